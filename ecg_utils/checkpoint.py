@@ -1,0 +1,138 @@
+"""Saving and loading weights with the metadata that rebuilds the model.
+
+A model is stored as two files side by side: ``name.pth``, a plain state dict of CPU
+tensors (so ``model.load_state_dict(torch.load("name.pth"))`` works on any machine),
+and ``name.json``, the metadata: architecture and its arguments, class names, sampling
+rate, input length, per-beat features, training configuration and data fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ._io import EcgError, atomic_path, write_text_atomic
+from .beats import BEAT_LENGTH, CLASS_NAMES, FS_BEAT
+from .models import build_model
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with its metadata."""
+
+    model: nn.Module
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def feature_set(self) -> str | None:
+        """Per-beat feature set the model takes besides the beat (``"rr"``), or None."""
+        return self.meta.get("feature_set")
+
+
+def metadata_path(weights: str | Path) -> Path:
+    """The metadata file that sits beside ``weights`` (``x.pth`` -> ``x.json``)."""
+    return Path(weights).with_suffix(".json")
+
+
+def save_model(model: nn.Module, path: str | Path, meta: dict) -> None:
+    """Write ``model``'s state dict (CPU tensors) and its metadata atomically.
+
+    ``meta`` must hold ``architecture`` and ``model_args``; class names, ``fs`` and
+    ``input_length`` are filled in when missing.
+    """
+    meta = {
+        "classes": list(CLASS_NAMES),
+        "fs": FS_BEAT,
+        "input_length": BEAT_LENGTH,
+        "feature_set": None,
+        **meta,
+    }
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    write_text_atomic(metadata_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict safely: CPU tensors, ``weights_only=True`` (no code runs)."""
+    path = Path(path)
+    if not path.exists():
+        raise EcgError("weights file not found", path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise EcgError(
+            "refused to load: the file holds objects other than tensors "
+            "(possible code payload); only plain state dicts are accepted",
+            path,
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise EcgError(
+            f"not a readable PyTorch weights file (truncated or corrupt?): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            path,
+        ) from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise EcgError("expected a state dict of tensors", path)
+    return state
+
+
+def read_metadata(path: str | Path) -> dict:
+    """Metadata of a weights file; the seed's weights (no metadata) are an ECG1DCNN."""
+    meta_file = metadata_path(path)
+    if not meta_file.exists():
+        return {
+            "architecture": "ecg1dcnn",
+            "model_args": {"num_classes": 5},
+            "feature_set": None,
+            "classes": list(CLASS_NAMES),
+            "fs": FS_BEAT,
+            "input_length": BEAT_LENGTH,
+            "note": "no metadata file; assumed the seed's ECG1DCNN",
+        }
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EcgError(f"metadata is not valid JSON: {exc}", meta_file) from exc
+    if not isinstance(meta, dict) or "architecture" not in meta:
+        raise EcgError("metadata lacks 'architecture'", meta_file)
+    return meta
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Load any of the project's weight files (or the seed's) on CPU, in eval mode.
+
+    Parameters
+    ----------
+    path : path
+        A ``.pth`` state dict; its ``.json`` metadata beside it says how to rebuild
+        the model.
+
+    Returns
+    -------
+    LoadedModel
+        ``.model`` maps ``(batch, 1, 187)`` beats (and features when
+        ``.features`` is not empty) to ``(batch, 5)`` logits; ``.meta`` is the metadata.
+    """
+    meta = read_metadata(path)
+    state = load_state_dict(path)
+    try:
+        model = build_model(meta["architecture"], **meta.get("model_args", {}))
+    except (TypeError, ValueError) as exc:
+        raise EcgError(f"metadata describes an unknown model: {exc}", metadata_path(path)) from exc
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise EcgError(
+            f"weights do not fit architecture {meta['architecture']!r} "
+            f"({str(exc).splitlines()[0]})",
+            path,
+        ) from exc
+    model.eval()
+    return LoadedModel(model, meta)

@@ -1,0 +1,339 @@
+"""Command line: ``python -m ecg_utils {download,build,train,evaluate,report,run,...}``.
+
+Every command reports bad input as one line naming the file and the problem and exits
+with status 2 (1 for unexpected failures, 130 when interrupted); ``--debug`` shows the
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ._io import EcgError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_data_args(p: argparse.ArgumentParser, kaggle: bool = True) -> None:
+    p.add_argument(
+        "--mitdb-dir",
+        type=Path,
+        help="folder of MIT-BIH WFDB records (default: env ECG_MITDB_DIR, else download)",
+    )
+    if kaggle:
+        p.add_argument(
+            "--kaggle-dir",
+            type=Path,
+            help="folder with mitbih_train.csv / mitbih_test.csv (Kaggle protocol only)",
+        )
+    p.add_argument("--cache-dir", type=Path, help="cache folder (default: env ECG_CACHE_DIR)")
+
+
+def _load_beats(args):
+    from .beats import build_beats
+    from .sources import default_cache_dir, resolve_mitdb_dir
+
+    cache = args.cache_dir or default_cache_dir()
+    mitdb = resolve_mitdb_dir(args.mitdb_dir, cache_dir=cache)
+    return build_beats(mitdb, cache, progress=not args.quiet)
+
+
+def _load_protocol_data(args, protocol: str):
+    """Beats and split of a protocol, from Kaggle CSVs or MIT-BIH records."""
+    from .beats import Beats
+    from .sources import beats_from_kaggle_csv, resolve_kaggle_dir
+    from .splits import make_split
+
+    if getattr(args, "kaggle_dir", None) is not None:
+        if protocol != "kaggle":
+            raise EcgError("--kaggle-dir only serves the kaggle protocol; use --mitdb-dir")
+        folder = resolve_kaggle_dir(args.kaggle_dir)
+        train = beats_from_kaggle_csv(folder / "mitbih_train.csv")
+        test = beats_from_kaggle_csv(folder / "mitbih_test.csv")
+        beats = Beats.concat([train, test], {"source": str(folder)})
+        return beats, make_split(beats, "kaggle", test_beats=len(test))
+    beats = _load_beats(args)
+    return beats, make_split(beats, protocol)
+
+
+def cmd_download(args) -> int:
+    from .sources import default_cache_dir, download_kaggle, download_mitdb
+
+    cache = args.cache_dir or default_cache_dir()
+    if args.source == "physionet":
+        path = download_mitdb(cache, base_url=args.url, progress=not args.quiet)
+    else:
+        path = download_kaggle(args.out or cache / "kaggle")
+    print(path)
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .beats import save_beats
+    from .sources import write_kaggle_csv
+    from .splits import kaggle_split
+
+    beats = _load_beats(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.format == "kaggle-csv":
+        train, test = kaggle_split(beats.y)
+        write_kaggle_csv(beats.x[train], beats.y[train], args.out / "mitbih_train.csv")
+        write_kaggle_csv(beats.x[test], beats.y[test], args.out / "mitbih_test.csv")
+    else:
+        save_beats(beats, args.out / "beats.npz")
+    _print_counts(beats)
+    return 0
+
+
+def _print_counts(beats) -> None:
+    from .study import KAGGLE_REFERENCE_COUNTS
+
+    counts = beats.counts()
+    print(f"{'class':<6}{'ours':>8}{'kaggle':>8}")
+    for name, n in counts.items():
+        print(f"{name:<6}{n:>8}{KAGGLE_REFERENCE_COUNTS[name]:>8}")
+    print(f"{'all':<6}{len(beats):>8}{sum(KAGGLE_REFERENCE_COUNTS.values()):>8}")
+
+
+CONFIG_FLAGS = (
+    "architecture",
+    "feature_set",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "schedule",
+    "loss",
+    "sampler",
+    "patience",
+    "seed",
+    "threads",
+)
+
+
+def _train_config(args):
+    from .training import TrainConfig
+
+    base = {}
+    if args.config:
+        try:
+            base = json.loads(Path(args.config).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise EcgError(f"cannot read configuration: {exc}", args.config) from exc
+        if not isinstance(base, dict):
+            raise EcgError("configuration must be a JSON object", args.config)
+    overrides = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None}
+    if args.augment is not None:
+        overrides["augment"] = args.augment
+    overrides["protocol"] = args.protocol
+    return TrainConfig.from_dict({**base, **overrides})
+
+
+def cmd_train(args) -> int:
+    from .training import save_trained, train
+
+    cfg = _train_config(args)
+    beats, split = _load_protocol_data(args, cfg.protocol)
+    out = args.out
+    result = train(
+        cfg,
+        beats.subset(split.train),
+        beats.subset(split.val),
+        checkpoint=out.with_suffix(".ckpt"),
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    save_trained(result, out, {"data_fingerprint": beats.meta.get("fingerprint")})
+    out.with_suffix(".ckpt").unlink(missing_ok=True)
+    print(
+        f"saved {out} (best epoch {result.best_epoch}, {result.n_parameters:,} parameters, "
+        f"{result.seconds:.0f} s)"
+    )
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .study import evaluate_weights
+
+    beats, split = _load_protocol_data(args, args.protocol)
+    metrics = evaluate_weights(args.weights, beats, split, n_boot=args.bootstrap)
+    if args.json:
+        keys = ("protocol", "n_beats", "accuracy", "macro_f1", "classes")
+        out = {k: metrics[k] for k in keys}
+        if args.bootstrap:
+            out["ci"] = metrics["ci"]
+        print(json.dumps(out))
+    else:
+        from .evaluation import fmt_pct
+
+        print(f"protocol {metrics['protocol']}: {metrics['n_beats']} test beats")
+        print(f"accuracy {fmt_pct(metrics['accuracy'])} %, macro-F1 {metrics['macro_f1']:.4f}")
+        for name, c in metrics["classes"].items():
+            print(
+                f"  {name}: Se {fmt_pct(c['sensitivity'])} %  +P {fmt_pct(c['ppv'])} %  "
+                f"F1 {c['f1']:.3f}  (n={c['support']})"
+            )
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    path = write_report(args.results, args.out)
+    print(path)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .report import write_report
+    from .sources import default_cache_dir, resolve_mitdb_dir
+    from .study import StudyOptions, run_study
+
+    cache = args.cache_dir or default_cache_dir()
+    mitdb = resolve_mitdb_dir(args.mitdb_dir, cache_dir=cache)
+    seed = args.seed_weights
+    opts = StudyOptions(
+        mitdb_dir=mitdb,
+        out_dir=args.out,
+        cache_dir=cache,
+        quick=args.quick,
+        seed_weights=seed,
+        progress=not args.quiet,
+        force=args.force,
+        experiments=args.only,
+    )
+    run_study(opts)
+    report = write_report(opts.results_dir, args.out / "report.md")
+    print(f"wrote {report}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecg_utils", description="AAMI heartbeat classification on MIT-BIH with a 1D CNN."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub_add = sub.add_parser
+
+    def add_parser(name, **kwargs):
+        return sub_add(name, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser
+
+    p = sub.add_parser("download", help="download MIT-BIH (PhysioNet) or the Kaggle CSVs")
+    p.add_argument("--source", choices=("physionet", "kaggle"), default="physionet")
+    p.add_argument("--url", help="PhysioNet base URL (default: env ECG_PHYSIONET_URL)")
+    p.add_argument("--out", type=Path, help="target folder for the Kaggle CSVs")
+    p.add_argument("--cache-dir", type=Path)
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("build", help="segment beats (Kachuee et al. 2018) from MIT-BIH records")
+    _add_data_args(p, kaggle=False)
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--format", choices=("kaggle-csv", "npz"), default="kaggle-csv")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("train", help="train a model on one protocol")
+    _add_data_args(p)
+    p.add_argument("--protocol", choices=("kaggle", "inter-patient"), default="kaggle")
+    p.add_argument("--config", type=Path, help="JSON file of TrainConfig fields")
+    p.add_argument("--out", type=Path, default=Path("runs/model.pth"), help="weights path")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--architecture", choices=("ecg1dcnn", "resnet1d"))
+    p.add_argument("--feature-set", choices=("rr",))
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--lr", type=_positive_float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=("none", "onecycle", "cosine"))
+    p.add_argument("--loss", choices=("ce", "weighted_ce"))
+    p.add_argument("--sampler", choices=("none", "balanced"))
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--patience", type=_int)
+    p.add_argument("--seed", type=_int)
+    p.add_argument("--threads", type=_int)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate weights on a protocol's test side")
+    _add_data_args(p)
+    p.add_argument("--weights", type=Path, required=True)
+    p.add_argument("--protocol", choices=("kaggle", "inter-patient"), default="kaggle")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--bootstrap", type=_int, default=0, help="bootstrap resamples for CIs")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="write report.md from results/*.json")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, default=Path("report.md"))
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("run", help="the whole study: data, training, evaluation, report")
+    _add_data_args(p, kaggle=False)
+    p.add_argument("--out", type=Path, default=Path("."), help="project folder for outputs")
+    p.add_argument("--quick", action="store_true", help="1 epoch per model (smoke test)")
+    p.add_argument("--force", action="store_true", help="retrain even if results are valid")
+    p.add_argument("--only", nargs="+", help="run only these experiments")
+    p.add_argument(
+        "--seed-weights", type=Path, help="the seed's ecg_cnn.pth for the fidelity check"
+    )
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except EcgError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(
+            "interrupted; outputs written so far are complete (use --resume to continue)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # last resort: one line, not a traceback
+        if args.debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"error: {type(exc).__name__}: {first} (rerun with --debug for details)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE

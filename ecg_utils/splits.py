@@ -1,0 +1,170 @@
+"""Evaluation protocols: Kaggle's intra-patient beat split and de Chazal's inter-patient split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from ._io import EcgError
+from .beats import Beats
+
+DS1 = (
+    "101",
+    "106",
+    "108",
+    "109",
+    "112",
+    "114",
+    "115",
+    "116",
+    "118",
+    "119",
+    "122",
+    "124",
+    "201",
+    "203",
+    "205",
+    "207",
+    "208",
+    "209",
+    "215",
+    "220",
+    "223",
+    "230",
+)
+"""de Chazal et al. (2004) training records."""
+DS2 = (
+    "100",
+    "103",
+    "105",
+    "111",
+    "113",
+    "117",
+    "121",
+    "123",
+    "200",
+    "202",
+    "210",
+    "212",
+    "213",
+    "214",
+    "219",
+    "221",
+    "222",
+    "228",
+    "231",
+    "232",
+    "233",
+    "234",
+)
+"""de Chazal et al. (2004) test records."""
+PACED = ("102", "104", "107", "217")
+"""Records with paced beats, excluded from the inter-patient protocol (AAMI EC57)."""
+
+PROTOCOLS = ("kaggle", "inter-patient")
+SPLIT_SEED = 2018
+"""Seed of the Kaggle-style 80/20 beat split: fixed so training and evaluation agree."""
+
+
+@dataclass
+class Split:
+    """Beat indices of one protocol's training, validation and test sides."""
+
+    protocol: str
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def records(self, beats: Beats) -> dict[str, list[str]]:
+        """Record names on each side."""
+        return {
+            side: sorted(set(beats.record[getattr(self, side)].tolist()))
+            for side in ("train", "val", "test")
+        }
+
+
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise EcgError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+    return protocol
+
+
+def kaggle_split(y: np.ndarray, test_size: float = 0.2, seed: int = SPLIT_SEED):
+    """Stratified random beat split (intra-patient: the same patients on both sides).
+
+    Returns
+    -------
+    train, test : ndarray of int
+        Indices into ``y``.
+    """
+    idx = np.arange(len(y))
+    train, test = train_test_split(idx, test_size=test_size, stratify=y, random_state=seed)
+    return np.sort(train), np.sort(test)
+
+
+def inter_patient_sides(records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of DS1 (training) and DS2 (test) beats; paced records belong to neither."""
+    return np.flatnonzero(np.isin(records, DS1)), np.flatnonzero(np.isin(records, DS2))
+
+
+def validation_by_beats(y: np.ndarray, idx: np.ndarray, fraction: float, seed: int):
+    """Carve a stratified validation set of beats out of ``idx``."""
+    train, val = train_test_split(idx, test_size=fraction, stratify=y[idx], random_state=seed)
+    return np.sort(train), np.sort(val)
+
+
+def validation_by_records(
+    y: np.ndarray, records: np.ndarray, idx: np.ndarray, n_folds: int, seed: int
+):
+    """Hold out about 1/n_folds of the records in ``idx`` for validation.
+
+    Records are grouped so that no record is on both sides; the fold whose class mix
+    is closest to the whole (scikit-learn's StratifiedGroupKFold) is chosen, so the
+    validation records contain S and V beats.
+    """
+    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    train_pos, val_pos = next(folds.split(idx, y[idx], groups=records[idx]))
+    return np.sort(idx[train_pos]), np.sort(idx[val_pos])
+
+
+def make_split(
+    beats: Beats,
+    protocol: str,
+    val_fraction: float = 0.1,
+    seed: int = SPLIT_SEED,
+    test_beats: int | None = None,
+) -> Split:
+    """Split ``beats`` for ``protocol``.
+
+    Parameters
+    ----------
+    beats : Beats
+        All beats of the MIT-BIH records (or Kaggle's train CSV followed by its test CSV,
+        with ``test_beats`` = the number of test rows at the end).
+    protocol : {"kaggle", "inter-patient"}
+    val_fraction : float
+        Fraction of the training side held out for validation (beats for ``kaggle``,
+        records — about ``1 / round(1 / val_fraction)`` of them — for ``inter-patient``).
+    seed : int
+        Seed of the validation split.
+    """
+    check_protocol(protocol)
+    y = beats.y
+    if protocol == "kaggle":
+        if test_beats is not None:
+            n = len(y)
+            train, test = np.arange(n - test_beats), np.arange(n - test_beats, n)
+        else:
+            train, test = kaggle_split(y)
+        train, val = validation_by_beats(y, train, val_fraction, seed)
+    else:
+        if np.all(beats.record == beats.record[0]) and beats.record[0] == "kaggle":
+            raise EcgError("the inter-patient protocol needs the MIT-BIH records, not Kaggle CSVs")
+        train, test = inter_patient_sides(beats.record)
+        if len(train) == 0 or len(test) == 0:
+            raise EcgError("the inter-patient protocol needs DS1 and DS2 records")
+        n_folds = max(2, round(1 / val_fraction))
+        train, val = validation_by_records(y, beats.record, train, n_folds, seed)
+    return Split(protocol, train, val, test)

@@ -1,0 +1,345 @@
+"""The whole study: data, beats, training on both protocols, evaluation, results files.
+
+Every number in the report comes from the JSON files this module writes under
+``results/``; :mod:`ecg_utils.report` turns them into ``report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._io import write_text_atomic
+from .beats import CLASS_NAMES, Beats, build_beats
+from .checkpoint import load_model
+from .evaluation import (
+    bootstrap_ci,
+    classification_metrics,
+    plot_confusion_matrices,
+    plot_learning_curves,
+)
+from .inference import predict_beats
+from .splits import DS1, DS2, PACED, Split, make_split
+from .training import TrainConfig, save_trained, train
+
+KAGGLE_REFERENCE_COUNTS = {"N": 90589, "S": 2779, "V": 7236, "F": 803, "Q": 8039}
+"""Beats per class in Kaggle's heartbeat set (train + test), for comparison."""
+
+
+@dataclass
+class Experiment:
+    """One model to train and evaluate on one protocol."""
+
+    name: str
+    title: str
+    config: TrainConfig
+    ship_as: str | None = None
+    notes: str = ""
+
+
+@dataclass
+class StudyOptions:
+    """Paths and sizes of a study run."""
+
+    mitdb_dir: Path
+    out_dir: Path = Path(".")
+    cache_dir: Path | None = None
+    quick: bool = False
+    seed_weights: Path | None = None
+    progress: bool = True
+    force: bool = False
+    records: list[str] | None = None
+    experiments: list[str] | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def results_dir(self) -> Path:
+        return self.out_dir / "results"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.out_dir / "figures"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.out_dir / "runs"
+
+
+SEED_RECIPE = dict(architecture="ecg1dcnn", epochs=10, batch_size=64, lr=1e-3)
+"""The seed notebook's recipe: ECG1DCNN, Adam 1e-3, batch 64, 10 epochs, plain CE."""
+
+
+def default_experiments() -> list[Experiment]:
+    """The models of the study, for both protocols."""
+    exps = []
+    for protocol in ("kaggle", "inter-patient"):
+        tag = "kaggle" if protocol == "kaggle" else "ip"
+        exps.append(
+            Experiment(
+                f"seed_{tag}",
+                "Seed recipe (ECG1DCNN, CE, 10 epochs)",
+                TrainConfig(protocol=protocol, **SEED_RECIPE),
+            )
+        )
+    exps.append(
+        Experiment(
+            "cnn_kaggle",
+            "ECG1DCNN, our recipe",
+            TrainConfig(
+                protocol="kaggle",
+                architecture="ecg1dcnn",
+                epochs=12,
+                batch_size=256,
+                lr=3e-3,
+                schedule="onecycle",
+                loss="weighted_ce",
+            ),
+            ship_as="ecg_cnn.pth",
+        )
+    )
+    exps.append(
+        Experiment(
+            "rhythm_ip",
+            "ResNet1D + RR features",
+            TrainConfig(
+                protocol="inter-patient",
+                architecture="resnet1d",
+                model_args={"width": 16},
+                feature_set="rr",
+                epochs=8,
+                batch_size=256,
+                lr=3e-3,
+                schedule="onecycle",
+                loss="weighted_ce",
+                augment=True,
+            ),
+            ship_as="ecg_utils/weights/interpatient.pth",
+        )
+    )
+    return exps
+
+
+def quick_config(cfg: TrainConfig) -> TrainConfig:
+    """A tiny version of a configuration for smoke runs (CI, notebook checks)."""
+    return cfg.replace(epochs=1, batch_size=max(cfg.batch_size, 256), patience=0)
+
+
+def environment_info() -> dict:
+    """Package versions, platform and git commit, for the results' metadata."""
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("numpy", "scipy", "torch", "wfdb", "scikit-learn", "pandas"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "git_commit": commit,
+    }
+
+
+def write_json(path: Path, obj) -> None:
+    write_text_atomic(
+        path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def evaluate_weights(weights: Path, beats: Beats, split: Split, n_boot: int = 1000) -> dict:
+    """Test-set metrics of a weights file on a protocol, with bootstrap intervals.
+
+    Intervals resample records for the inter-patient protocol and beats otherwise.
+    """
+    loaded = load_model(weights)
+    test = beats.subset(split.test)
+    pred = predict_beats(loaded, test).argmax(1)
+    metrics = classification_metrics(test.y, pred)
+    groups = test.record if split.protocol == "inter-patient" else None
+    metrics["ci"] = bootstrap_ci(test.y, pred, groups=groups, n_boot=n_boot, seed=0)
+    metrics["protocol"] = split.protocol
+    metrics["per_record"] = per_record_errors(test, pred)
+    return metrics
+
+
+def per_record_errors(test: Beats, pred: np.ndarray) -> dict:
+    """Beats, errors and the most frequent confusion of each test record."""
+    out = {}
+    for rec in sorted(set(test.record.tolist())):
+        m = test.record == rec
+        y, p = test.y[m], pred[m]
+        wrong = y != p
+        top = None
+        if wrong.any():
+            pairs, counts = np.unique(y[wrong] * 5 + p[wrong], return_counts=True)
+            k = pairs[np.argmax(counts)]
+            top = f"{CLASS_NAMES[k // 5]}→{CLASS_NAMES[k % 5]} ({counts.max()})"
+        out[rec] = {"beats": int(m.sum()), "errors": int(wrong.sum()), "top_confusion": top}
+    return out
+
+
+def fidelity_check(beats: Beats, seed_weights: Path, splits: dict[str, Split]) -> dict:
+    """How well the seed's weights (trained on Kaggle's CSV) classify our rebuilt beats."""
+    loaded = load_model(seed_weights)
+    pred = predict_beats(loaded, beats).argmax(1)
+    out = {"weights": str(seed_weights), "all_beats": classification_metrics(beats.y, pred)}
+    for name, split in splits.items():
+        t = split.test
+        out[f"{name}_test"] = classification_metrics(beats.y[t], pred[t])
+    return out
+
+
+def dataset_summary(beats: Beats, splits: dict[str, Split]) -> dict:
+    return {
+        "n_beats": len(beats),
+        "counts": beats.counts(),
+        "kaggle_reference_counts": KAGGLE_REFERENCE_COUNTS,
+        "records": beats.meta.get("records"),
+        "lead_notes": beats.meta.get("lead_notes"),
+        "fingerprint": beats.meta.get("fingerprint"),
+        "segmentation_version": beats.meta.get("segmentation_version"),
+        "splits": {
+            name: {
+                side: {
+                    "n_beats": int(len(getattr(s, side))),
+                    "counts": beats.subset(getattr(s, side)).counts(),
+                    "records": s.records(beats)[side] if name == "inter-patient" else None,
+                }
+                for side in ("train", "val", "test")
+            }
+            for name, s in splits.items()
+        },
+        "ds1": list(DS1),
+        "ds2": list(DS2),
+        "paced_excluded": list(PACED),
+    }
+
+
+def run_experiment(
+    exp: Experiment, beats: Beats, split: Split, opts: StudyOptions, n_boot: int
+) -> dict:
+    """Train (unless valid weights exist), evaluate on the test side, draw figures."""
+    cfg = quick_config(exp.config) if opts.quick else exp.config
+    weights = opts.runs_dir / f"{exp.name}.pth"
+    result_file = opts.results_dir / f"{exp.name}.json"
+    if not opts.force and _is_done(result_file, weights, cfg):
+        return json.loads(result_file.read_text())
+    train_idx, val_idx = split.train, split.val
+    if opts.quick:
+        train_idx, val_idx = _thin(train_idx, 4000), _thin(val_idx, 2000)
+    trained = train(
+        cfg,
+        beats.subset(train_idx),
+        beats.subset(val_idx),
+        checkpoint=opts.runs_dir / f"{exp.name}.ckpt",
+        resume=True,
+        progress=opts.progress,
+    )
+    save_trained(trained, weights, {"data_fingerprint": beats.meta.get("fingerprint")})
+    metrics = evaluate_weights(weights, beats, split, n_boot=n_boot)
+    plot_confusion_matrices(
+        metrics["confusion"], opts.figures_dir / f"confusion_{exp.name}.png", exp.title
+    )
+    plot_learning_curves(trained.history, opts.figures_dir / f"curves_{exp.name}.png", exp.title)
+    result = {
+        "name": exp.name,
+        "title": exp.title,
+        "protocol": split.protocol,
+        "config": cfg.to_dict(),
+        "history": trained.history,
+        "best_epoch": trained.best_epoch,
+        "train_seconds": trained.seconds,
+        "n_parameters": trained.n_parameters,
+        "weights": str(weights),
+        "ship_as": exp.ship_as,
+        "test": metrics,
+    }
+    write_json(result_file, result)
+    (opts.runs_dir / f"{exp.name}.ckpt").unlink(missing_ok=True)
+    return result
+
+
+def _thin(idx: np.ndarray, n: int) -> np.ndarray:
+    """At most ``n`` of ``idx``, evenly spaced (smoke runs keep every record and class)."""
+    if len(idx) <= n:
+        return idx
+    return idx[np.linspace(0, len(idx) - 1, n).astype(np.int64)]
+
+
+def _is_done(result_file: Path, weights: Path, cfg: TrainConfig) -> bool:
+    if not (result_file.exists() and weights.exists()):
+        return False
+    try:
+        return json.loads(result_file.read_text()).get("config") == cfg.to_dict()
+    except (json.JSONDecodeError, OSError):
+        return False
+
+
+def ship(result: dict, out_dir: Path) -> None:
+    """Copy an experiment's weights and metadata to their shipping place."""
+    import shutil
+
+    from ._io import atomic_path
+
+    src = Path(result["weights"])
+    dst = out_dir / result["ship_as"]
+    for a, b in ((src, dst), (src.with_suffix(".json"), dst.with_suffix(".json"))):
+        with atomic_path(b) as tmp:
+            shutil.copyfile(a, tmp)
+
+
+def run_study(opts: StudyOptions) -> dict:
+    """Run every step and write ``results/*.json``, figures and shipped weights."""
+    t0 = time.perf_counter()
+    beats = build_beats(opts.mitdb_dir, opts.cache_dir, records=opts.records, progress=False)
+    splits = {p: make_split(beats, p) for p in ("kaggle", "inter-patient")}
+    write_json(opts.results_dir / "dataset.json", dataset_summary(beats, splits))
+    if opts.seed_weights and Path(opts.seed_weights).exists():
+        write_json(
+            opts.results_dir / "fidelity.json", fidelity_check(beats, opts.seed_weights, splits)
+        )
+    from .evaluation import plot_class_examples
+
+    plot_class_examples(beats.x, beats.y, opts.figures_dir / "beats_per_class.png")
+    n_boot = 200 if opts.quick else 1000
+    done = {}
+    for exp in default_experiments():
+        if opts.experiments and exp.name not in opts.experiments:
+            continue
+        result = run_experiment(exp, beats, splits[exp.config.protocol], opts, n_boot)
+        done[exp.name] = result
+        if exp.ship_as and not opts.quick:
+            ship(result, opts.out_dir)
+    summary = {
+        "experiments": sorted(done),
+        "quick": opts.quick,
+        "seconds": time.perf_counter() - t0,
+        "environment": environment_info(),
+        "data_fingerprint": beats.meta.get("fingerprint"),
+    }
+    write_json(opts.results_dir / "study.json", summary)
+    return summary

@@ -1,0 +1,387 @@
+"""Training: one configuration dataclass, a seeded loop, per-epoch checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+
+from ._io import EcgError, atomic_path
+from .beats import CLASS_NAMES, Beats, feature_matrix
+from .checkpoint import save_model
+from .inference import predict_proba
+from .models import build_model, count_parameters
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved in the weights' metadata.
+
+    Attributes
+    ----------
+    architecture : str
+        ``"ecg1dcnn"`` (the seed's network) or ``"resnet1d"``.
+    model_args : dict
+        Keyword arguments of the architecture (``num_classes`` is always 5).
+    feature_set : str or None
+        Per-beat features given to the model besides the beat (``"rr"``), or None.
+    epochs, batch_size, lr, weight_decay :
+        Optimisation (Adam). ``lr`` is the peak rate when ``schedule`` is ``"onecycle"``.
+    schedule : {"none", "onecycle", "cosine"}
+    loss : {"ce", "weighted_ce"}
+        Plain cross-entropy, or weighted by inverse square-root class frequency.
+    sampler : {"none", "balanced"}
+        ``"balanced"`` draws beats with inverse square-root class-frequency weights.
+    augment : bool
+        Random amplitude scale, baseline wander, noise and time shift (see ``augment_batch``).
+    patience : int
+        Stop after this many epochs without a better validation macro-F1 (0: never).
+    protocol : {"kaggle", "inter-patient"}
+    val_fraction : float
+        Share of the training side held out for validation (records for inter-patient).
+    seed : int
+    threads : int
+        Torch CPU threads (0: leave torch's default).
+    """
+
+    architecture: str = "ecg1dcnn"
+    model_args: dict = field(default_factory=dict)
+    feature_set: str | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    loss: str = "ce"
+    sampler: str = "none"
+    augment: bool = False
+    patience: int = 0
+    protocol: str = "kaggle"
+    val_fraction: float = 0.1
+    seed: int = 0
+    threads: int = 0
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise EcgError for values that cannot work."""
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+            (0 < self.val_fraction < 1, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
+            (self.patience >= 0, f"patience must be >= 0, got {self.patience}"),
+            (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
+            (
+                self.schedule in ("none", "onecycle", "cosine"),
+                f"unknown schedule {self.schedule!r}",
+            ),
+            (self.loss in ("ce", "weighted_ce"), f"unknown loss {self.loss!r}"),
+            (self.sampler in ("none", "balanced"), f"unknown sampler {self.sampler!r}"),
+            (
+                self.protocol in ("kaggle", "inter-patient"),
+                f"unknown protocol {self.protocol!r}; choose kaggle or inter-patient",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise EcgError(message)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Build a config from a mapping; unknown keys are errors."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise EcgError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def replace(self, **overrides) -> TrainConfig:
+        """A copy with some fields changed (unknown names are errors)."""
+        return TrainConfig.from_dict({**asdict(self), **overrides})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What training produced: the best model (eval mode) and how it got there."""
+
+    model: nn.Module
+    config: TrainConfig
+    history: list[dict]
+    best_epoch: int
+    seconds: float
+    n_parameters: int
+
+
+def seed_everything(seed: int) -> None:
+    # numpy's global RNG is not used by the training code; torch's is
+    torch.manual_seed(seed)
+
+
+def class_weights(y: np.ndarray, n_classes: int = len(CLASS_NAMES)) -> np.ndarray:
+    """Inverse square-root class frequencies, normalised to mean 1 over the beats."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = 1.0 / np.sqrt(np.maximum(counts, 1))
+    return w / (w[y].mean())
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Randomly perturb beats ``(batch, 1, 187)`` at 125 Hz, then clip to [0, 1].
+
+    Amplitude scale 0.85–1.15 about the beat's baseline, a slow sinusoidal baseline
+    wander (0.1–0.5 Hz, up to 0.05 of full scale), Gaussian noise at 25–40 dB SNR and a
+    shift of up to ±2 samples (±16 ms). The R peak stays at the start, as in training data.
+    """
+    b, _, n = x.shape
+    shape = (b, 1, 1)
+
+    def uniform(lo, hi):
+        return lo + (hi - lo) * torch.rand(shape, generator=generator)
+
+    baseline = x[..., -1:].clone()
+    x = baseline + (x - baseline) * uniform(0.85, 1.15)
+    t = torch.arange(n, dtype=x.dtype) / 125.0
+    freq, phase, amp = uniform(0.1, 0.5), uniform(0, 2 * np.pi), uniform(0, 0.05)
+    x = x + amp * torch.sin(2 * np.pi * freq * t + phase)
+    power = x.var(dim=2, keepdim=True).clamp_min(1e-6)
+    snr_db = uniform(25, 40)
+    noise = torch.randn(x.shape, generator=generator) * torch.sqrt(power / 10 ** (snr_db / 10))
+    x = x + noise
+    shift = int(torch.randint(-2, 3, (1,), generator=generator))
+    if shift > 0:
+        x = torch.cat([x[..., :1].expand(-1, -1, shift), x[..., :-shift]], dim=2)
+    elif shift < 0:
+        x = torch.cat([x[..., -shift:], torch.zeros_like(x[..., :(-shift)])], dim=2)
+    return x.clamp(0.0, 1.0)
+
+
+def _tensors(beats: Beats, feature_set: str | None):
+    x = torch.from_numpy(np.ascontiguousarray(beats.x, dtype=np.float32)).unsqueeze(1)
+    f = torch.from_numpy(feature_matrix(beats.rr, feature_set))
+    y = torch.from_numpy(beats.y.astype(np.int64))
+    return x, f, y
+
+
+def _loader(train: Beats, cfg: TrainConfig, generator: torch.Generator) -> DataLoader:
+    x, f, y = _tensors(train, cfg.feature_set)
+    dataset = TensorDataset(x, f, y)
+    if cfg.sampler == "balanced":
+        weights = torch.from_numpy(class_weights(train.y)[train.y])
+        sampler = WeightedRandomSampler(weights, len(y), replacement=True, generator=generator)
+        return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
+    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=generator)
+
+
+def _scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch
+        )
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs * steps_per_epoch)
+    return None
+
+
+def _forward(model, xb, fb):
+    return model(xb) if fb.shape[1] == 0 else model(xb, fb)
+
+
+def _validate(model, val: Beats, cfg: TrainConfig, criterion) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    feats = feature_matrix(val.rr, cfg.feature_set)
+    proba = predict_proba(model, val.x, feats if feats.shape[1] else None)
+    loss = float(
+        criterion(torch.log(torch.from_numpy(proba).clamp_min(1e-12)), torch.from_numpy(val.y))
+    )
+    pred = proba.argmax(1)
+    return {
+        "val_loss": loss,
+        "val_accuracy": float(accuracy_score(val.y, pred)),
+        "val_macro_f1": float(
+            f1_score(val.y, pred, labels=range(len(CLASS_NAMES)), average="macro", zero_division=0)
+        ),
+    }
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise EcgError(f"cannot resume from checkpoint: {exc}", path) from exc
+    if json.loads(state["config"]) != cfg.to_dict():
+        raise EcgError("checkpoint was made with a different configuration; remove it", path)
+    return state
+
+
+def train(
+    cfg: TrainConfig,
+    train_beats: Beats,
+    val_beats: Beats,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train a model on ``train_beats``, choosing the epoch by validation macro-F1.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    train_beats, val_beats : Beats
+        Beats ``(n, 187)`` at 125 Hz with labels; validation never touches the test set.
+    checkpoint : path, optional
+        Where to save the full training state after every epoch (for ``resume``).
+    resume : bool
+        Continue from ``checkpoint`` when it exists; the result equals an uninterrupted
+        run with the same configuration.
+    stop_after : int, optional
+        Stop (as if interrupted) after this many epochs of this call; for tests.
+    """
+    from tqdm.auto import tqdm
+
+    if len(train_beats) == 0 or len(val_beats) == 0:
+        raise EcgError("training and validation sets must not be empty")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    aug_generator = torch.Generator().manual_seed(cfg.seed + 1)
+    n_features = feature_matrix(train_beats.rr[:1], cfg.feature_set).shape[1]
+    model_args = {"num_classes": len(CLASS_NAMES), **cfg.model_args}
+    if n_features:
+        model_args["n_features"] = n_features
+    model = build_model(cfg.architecture, **model_args)
+    loader = _loader(train_beats, cfg, generator)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = _scheduler(optimizer, cfg, len(loader))
+    weight = (
+        torch.tensor(class_weights(train_beats.y), dtype=torch.float32)
+        if cfg.loss == "weighted_ce"
+        else None
+    )
+    criterion = nn.CrossEntropyLoss(weight=weight)
+    val_criterion = nn.NLLLoss()
+
+    history: list[dict] = []
+    best = {"score": -1.0, "epoch": 0, "state": None}
+    start_epoch, elapsed = 1, 0.0
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    state = _load_checkpoint(ckpt_path, cfg) if (resume and ckpt_path) else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        aug_generator.set_state(state["aug_generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = json.loads(state["history"])
+        best = {"score": state["best_score"], "epoch": state["best_epoch"], "state": state["best"]}
+        start_epoch, elapsed = state["epoch"] + 1, state["seconds"]
+
+    t0 = time.perf_counter() - elapsed
+    for epochs_run, epoch in enumerate(range(start_epoch, cfg.epochs + 1), start=1):
+        model.train()
+        total, n_seen = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress, leave=False)
+        for xb, fb, yb in bar:
+            if cfg.augment:
+                xb = augment_batch(xb, aug_generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(_forward(model, xb, fb), yb)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total += float(loss.detach()) * len(yb)
+            n_seen += len(yb)
+        row = {"epoch": epoch, "train_loss": total / n_seen}
+        row.update(_validate(model, val_beats, cfg, val_criterion))
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        if row["val_macro_f1"] > best["score"]:
+            best = {
+                "score": row["val_macro_f1"],
+                "epoch": epoch,
+                "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            }
+        if progress:
+            tqdm.write(
+                f"epoch {epoch}: train loss {row['train_loss']:.4f}, "
+                f"val loss {row['val_loss']:.4f}, val acc {row['val_accuracy']:.4f}, "
+                f"val macro-F1 {row['val_macro_f1']:.4f}"
+            )
+        if ckpt_path is not None:
+            _save_checkpoint(
+                ckpt_path,
+                {
+                    "config": json.dumps(cfg.to_dict()),
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                    "generator": generator.get_state(),
+                    "aug_generator": aug_generator.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": json.dumps(history),
+                    "best": best["state"],
+                    "best_score": best["score"],
+                    "best_epoch": best["epoch"],
+                    "seconds": row["seconds"],
+                },
+            )
+        if cfg.patience and epoch - best["epoch"] >= cfg.patience:
+            break
+        if stop_after is not None and epochs_run >= stop_after:
+            raise KeyboardInterrupt(f"stopped after {epochs_run} epoch(s) as asked")
+
+    model.load_state_dict(best["state"])
+    model.eval()
+    return TrainResult(
+        model=model,
+        config=cfg,
+        history=history,
+        best_epoch=best["epoch"],
+        seconds=time.perf_counter() - t0,
+        n_parameters=count_parameters(model),
+    )
+
+
+def save_trained(result: TrainResult, path: str | Path, extra_meta: dict | None = None) -> None:
+    """Save the best weights and metadata (architecture, config, history) beside them."""
+    cfg = result.config
+    n_features = getattr(result.model, "n_features", 0)
+    model_args = {"num_classes": len(CLASS_NAMES), **cfg.model_args}
+    if n_features:
+        model_args["n_features"] = n_features
+    meta = {
+        "architecture": cfg.architecture,
+        "model_args": model_args,
+        "feature_set": cfg.feature_set,
+        "train_config": cfg.to_dict(),
+        "best_epoch": result.best_epoch,
+        "train_seconds": round(result.seconds, 1),
+        "n_parameters": result.n_parameters,
+        **(extra_meta or {}),
+    }
+    save_model(result.model, path, meta)
