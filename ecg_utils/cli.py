@@ -12,7 +12,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ._io import EcgError
+from .beats import AAMI_CLASSES
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -237,6 +240,52 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from .predict import (
+        beats_table,
+        classify_record,
+        plot_strip,
+        read_input,
+        resolve_weights,
+        summarize,
+        write_table,
+    )
+
+    kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
+    loaded = resolve_weights(args.weights)
+    if kind == "beats":
+        from .inference import predict_proba
+
+        if loaded.meta.get("feature_set"):
+            raise EcgError(
+                "this model needs RR intervals; give a recording, not single beats", args.path
+            )
+        proba = predict_proba(loaded.model, data)
+        table = beats_table(np.arange(len(data)), None, proba)
+    else:
+        peaks = None
+        if args.ann:
+            from .records import read_annotations
+
+            if kind != "record":
+                raise EcgError("--ann needs a WFDB record", args.path)
+            samples, symbols = read_annotations(extra["record_path"], args.ann)
+            peaks = samples[[s in AAMI_CLASSES for s in symbols]]
+        table = classify_record(data, fs, r_peaks=peaks, weights=loaded)
+    if extra.get("lead_note") and not args.quiet:
+        print(f"note: {extra['lead_note']}", file=sys.stderr)
+    if args.out:
+        write_table(table, args.out)
+    if args.plot:
+        if kind == "beats":
+            raise EcgError("--plot needs a recording, not single beats", args.path)
+        plot_strip(data, fs, table, args.plot)
+    print(summarize(table, fs))
+    if not args.out:
+        print(table.head(10).to_string(index=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecg_utils", description="AAMI heartbeat classification on MIT-BIH with a 1D CNN."
@@ -298,6 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--out", type=Path, default=Path("report.md"))
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("predict", help="classify the beats of a recording")
+    p.add_argument("path", type=Path, help="WFDB record (.hea), CSV/NPY of samples, or beats CSV")
+    p.add_argument("--weights", type=Path, help="default: ecg_utils.DEFAULT_WEIGHTS")
+    p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
+    p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
+    p.add_argument(
+        "--ann", help="use this annotation file's R peaks (e.g. atr) instead of detection"
+    )
+    p.add_argument("--out", type=Path, help="write the per-beat table as CSV")
+    p.add_argument("--plot", type=Path, help="draw the first 20 s with beats coloured by class")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("run", help="the whole study: data, training, evaluation, report")
     _add_data_args(p, kaggle=False)

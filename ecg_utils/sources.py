@@ -167,7 +167,8 @@ def download_mitdb(
         sums = _fetch_checksums(base, dest)
         names = _check_record_names(records if records is not None else _fetch_records(base, dest))
         files = _record_files(names, sums, base)
-        for name, digest in tqdm(files, desc="MIT-BIH files", disable=not progress, leave=False):
+        bar = tqdm(files, desc="MIT-BIH", unit="file", disable=not progress, leave=False)
+        for name, digest in bar:
             _fetch_verified(base + name, dest / name, digest)
     return dest
 
@@ -379,8 +380,11 @@ def _missing_kaggle_files(folder: Path) -> list[str]:
 def download_kaggle(dest: str | os.PathLike) -> Path:
     """Download the Kaggle heartbeat archive and extract the two MIT-BIH CSVs to ``dest``.
 
-    Needs Kaggle API credentials (see :func:`_kaggle_credentials`); they are checked
-    before ``kaggle`` is imported, because the package authenticates at import time.
+    Needs Kaggle API credentials: ``KAGGLE_USERNAME`` and ``KAGGLE_KEY``, or
+    ``kaggle.json`` in ``~/.kaggle`` (or ``$KAGGLE_CONFIG_DIR``), or a Kaggle access
+    token. They are checked before ``kaggle`` is imported, because that package
+    authenticates at import time; a missing or malformed file gives an
+    :class:`EcgError` that says how to fix it and never shows the key.
 
     Parameters
     ----------

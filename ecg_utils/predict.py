@@ -1,0 +1,286 @@
+"""Classify the beats of a new recording: any sampling rate, with or without R peaks.
+
+The steps are those of training: pick a lead, find R peaks (or take annotated ones),
+segment as Kachuee et al. (2018) at 125 Hz, then classify in large batches. Long
+recordings are processed in chunks so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._io import EcgError, atomic_open, atomic_path
+from .beats import (
+    BEAT_LENGTH,
+    CLASS_NAMES,
+    WINDOW_SECONDS,
+    feature_matrix,
+    pick_lead,
+    rr_features,
+    segment_beats,
+)
+from .checkpoint import LoadedModel, load_model
+from .inference import predict_proba
+
+CHUNK_SECONDS = 600.0
+"""Chunk length for long recordings; a multiple of the 10 s normalisation window."""
+COLUMNS = ["sample", "time_s", "label", "class"] + [f"prob_{c}" for c in CLASS_NAMES]
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(path: str) -> LoadedModel:
+    return load_model(path)
+
+
+def resolve_weights(weights: str | Path | LoadedModel | None) -> LoadedModel:
+    """A loaded model from a path, a LoadedModel, or None for ``DEFAULT_WEIGHTS``."""
+    if isinstance(weights, LoadedModel):
+        return weights
+    if weights is None:
+        from . import DEFAULT_WEIGHTS
+
+        weights = DEFAULT_WEIGHTS
+    path = Path(weights)
+    return _cached_model(str(path.resolve()))
+
+
+def _one_lead(signal: np.ndarray, lead: int) -> np.ndarray:
+    x = np.asarray(signal, dtype=np.float64)
+    if x.ndim == 2:
+        if not 0 <= lead < x.shape[1]:
+            raise EcgError(f"lead index {lead} out of range for {x.shape[1]} lead(s)")
+        x = x[:, lead]
+    if x.ndim != 1:
+        raise EcgError(f"signal must be 1-D or (n_samples, n_leads), got shape {x.shape}")
+    if len(x) == 0:
+        raise EcgError("signal is empty")
+    return x
+
+
+def _check_fs(fs: float) -> float:
+    try:
+        fs = float(fs)
+    except (TypeError, ValueError):
+        raise EcgError(f"sampling rate must be a number, got {fs!r}") from None
+    if not np.isfinite(fs) or fs < 50 or fs > 20_000:
+        raise EcgError(f"sampling rate must be between 50 and 20000 Hz, got {fs}")
+    return fs
+
+
+def segment_in_chunks(x: np.ndarray, fs: float, peaks: np.ndarray) -> np.ndarray:
+    """Segment beats chunk by chunk; identical to one pass over the whole signal.
+
+    Chunks start on the 10 s window grid and carry a short tail, so every beat sees
+    the same normalisation window and samples as in :func:`segment_beats`.
+
+    Returns
+    -------
+    ndarray, shape (n_peaks, 187), float32
+    """
+    chunk = int(round(CHUNK_SECONDS * fs))
+    window = WINDOW_SECONDS * fs
+    if len(x) <= chunk + window:
+        beats, kept = segment_beats(x, fs, peaks)
+        return _scatter(beats, kept, len(peaks))
+    out = np.zeros((len(peaks), BEAT_LENGTH), np.float32)
+    start = 0
+    while start < len(x):
+        stop = start + chunk
+        sel = np.flatnonzero((peaks >= start) & (peaks < stop))
+        if len(sel):
+            # one more whole window, so the last beats (<= 1.5 s long) are complete and
+            # normalised exactly as in a single pass
+            end = min(len(x), stop + int(round(window)))
+            beats, kept = segment_beats(x[start:end], fs, peaks[sel] - start)
+            out[sel[kept]] = beats
+        start = stop
+    return out
+
+
+def _scatter(beats: np.ndarray, kept: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((n, BEAT_LENGTH), np.float32)
+    out[kept] = beats
+    return out
+
+
+def classify_record(
+    signal: np.ndarray,
+    fs: float,
+    r_peaks: np.ndarray | None = None,
+    weights: str | Path | LoadedModel | None = None,
+    lead: int = 0,
+    batch_size: int = 4096,
+) -> pd.DataFrame:
+    """Classify every beat of a recording.
+
+    Parameters
+    ----------
+    signal : ndarray, shape (n_samples,) or (n_samples, n_leads)
+        ECG in mV at ``fs`` Hz.
+    fs : float
+        Sampling rate in Hz (any rate; beats are resampled to 125 Hz).
+    r_peaks : ndarray of int, optional
+        R-peak positions in samples; detected when None.
+    weights : path or LoadedModel, optional
+        Defaults to ``ecg_utils.DEFAULT_WEIGHTS`` (the model for unseen patients).
+    lead : int
+        Column of ``signal`` to use when it is 2-D.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per beat: ``sample``, ``time_s``, ``label`` (0–4), ``class``
+        (N/S/V/F/Q) and ``prob_N`` … ``prob_Q``.
+    """
+    fs = _check_fs(fs)
+    x = _one_lead(signal, lead)
+    if r_peaks is None:
+        from .detect import detect_r_peaks
+
+        peaks = detect_r_peaks(x, fs)
+    else:
+        peaks = np.unique(np.asarray(r_peaks, dtype=np.int64))
+        peaks = peaks[(peaks >= 0) & (peaks < len(x))]
+    loaded = resolve_weights(weights)
+    if len(peaks) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
+    beats = segment_in_chunks(x, fs, peaks)
+    feature_set = loaded.meta.get("feature_set")
+    feats = feature_matrix(rr_features(peaks, fs), feature_set) if feature_set else None
+    proba = predict_proba(loaded.model, beats, feats, batch_size=batch_size)
+    return beats_table(peaks, fs, proba)
+
+
+def beats_table(peaks: np.ndarray, fs: float | None, proba: np.ndarray) -> pd.DataFrame:
+    """The per-beat output table from peaks (samples) and probabilities (n, 5)."""
+    label = proba.argmax(1)
+    table = pd.DataFrame(
+        {
+            "sample": peaks.astype(np.int64),
+            "time_s": peaks / fs if fs else np.full(len(peaks), np.nan),
+            "label": label,
+            "class": np.asarray(CLASS_NAMES)[label],
+        }
+    )
+    for k, name in enumerate(CLASS_NAMES):
+        table[f"prob_{name}"] = proba[:, k].astype(np.float32)
+    return table
+
+
+def summarize(table: pd.DataFrame, fs: float | None) -> str:
+    """A short text summary: beats per class and the median heart rate."""
+    counts = table["class"].value_counts().reindex(CLASS_NAMES, fill_value=0)
+    parts = [f"{len(table)} beats: " + ", ".join(f"{c} {n}" for c, n in counts.items())]
+    if fs and len(table) > 1:
+        rr = np.diff(table["sample"].to_numpy()) / fs
+        parts.append(f"median heart rate {60.0 / np.median(rr):.0f} bpm")
+    return "; ".join(parts)
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write the per-beat table as CSV, atomically."""
+    with atomic_open(path, "w", newline="") as handle:
+        table.to_csv(handle, index=False, float_format="%.5f")
+
+
+def plot_strip(
+    x: np.ndarray, fs: float, table: pd.DataFrame, path: str | Path, seconds: float = 20.0
+) -> Path:
+    """Draw the first ``seconds`` of the signal with each beat marked by its class."""
+    from matplotlib.figure import Figure
+
+    n = min(len(x), int(seconds * fs))
+    t = np.arange(n) / fs
+    fig = Figure(figsize=(12, 3))
+    ax = fig.subplots()
+    ax.plot(t, x[:n], color="0.3", lw=0.8)
+    colours = dict(
+        zip(
+            CLASS_NAMES,
+            ("tab:green", "tab:orange", "tab:red", "tab:purple", "tab:blue"),
+            strict=True,
+        )
+    )
+    shown = table[table["sample"] < n]
+    for name in CLASS_NAMES:
+        rows = shown[shown["class"] == name]
+        if len(rows):
+            s = rows["sample"].to_numpy()
+            ax.scatter(s / fs, x[s], color=colours[name], s=25, label=name, zorder=3)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mV")
+    ax.legend(loc="upper right", ncol=5, fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return Path(path)
+
+
+def read_input(path: Path, fs: float | None, lead: str | None):
+    """Read a recording for prediction.
+
+    Returns
+    -------
+    kind : {"record", "samples", "beats"}
+    data : ndarray
+        Signal (n_samples,) in mV, or beats (n, 187) for a Kaggle-format CSV.
+    fs : float or None
+    extra : dict
+        ``record_path`` for WFDB records (to read annotations), ``lead_note``.
+    """
+    suffix = path.suffix.lower()
+    if suffix in (".hea", "") or path.with_suffix(".hea").exists() and suffix in (".dat",):
+        from .records import read_signal
+
+        record = path.with_suffix("")
+        sig, rec_fs, names = read_signal(record)
+        idx, note = pick_lead(names, lead or "MLII")
+        if lead and note:
+            raise EcgError(f"lead {lead} not in record (leads: {', '.join(names)})", path)
+        return "record", sig[:, idx], rec_fs, {"record_path": record, "lead_note": note}
+    if not path.exists():
+        raise EcgError("file not found", path)
+    if suffix == ".npy":
+        data = _read_npy(path)
+    elif suffix in (".csv", ".txt"):
+        data = _read_samples_csv(path)
+    else:
+        raise EcgError("unsupported file type; give a WFDB record, .csv or .npy", path)
+    if data.ndim == 2 and data.shape[1] == BEAT_LENGTH + 1 and fs is None:
+        from .sources import load_kaggle_csv
+
+        x, _ = load_kaggle_csv(path)
+        return "beats", x, None, {}
+    if fs is None:
+        raise EcgError("--fs is required for a file of samples", path)
+    if data.ndim == 2:
+        data = data[:, 0]
+    return "samples", data, fs, {}
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise EcgError(f"not a readable NumPy array: {exc}", path) from exc
+    if data.dtype.kind not in "fiu" or data.ndim not in (1, 2) or data.size == 0:
+        raise EcgError(
+            f"expected a non-empty 1-D or 2-D numeric array, got {data.dtype} {data.shape}", path
+        )
+    return data.astype(np.float64)
+
+
+def _read_samples_csv(path: Path) -> np.ndarray:
+    try:
+        data = pd.read_csv(path, header=None).to_numpy()
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise EcgError(f"cannot parse CSV: {str(exc).splitlines()[0]}", path) from exc
+    if data.dtype.kind not in "fiu":
+        raise EcgError("CSV holds text; expected numbers only (no header)", path)
+    if data.size == 0:
+        raise EcgError("CSV is empty", path)
+    return data.astype(np.float64).squeeze(axis=1) if data.shape[1] == 1 else data
