@@ -1,8 +1,9 @@
 """ECG heartbeat classification (AAMI classes N, S, V, F, Q) on MIT-BIH with 1D CNNs.
 
 The public API re-exported here covers the whole study: reading data, segmenting beats
-(Kachuee et al. 2018: 125 Hz, 187 samples from the R peak, [0, 1]), protocols, models,
-training, evaluation and loading the shipped weights. Nothing runs at import time.
+as in the Kaggle set of Kachuee et al. 2018 (187 samples at 120 Hz from the R peak, in
+[0, 1]), protocols, models, training, evaluation, prediction on new recordings and
+loading the shipped weights. Nothing runs at import time.
 """
 
 from pathlib import Path

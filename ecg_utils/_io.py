@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -27,23 +28,51 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     Use it for libraries that want a file name (``torch.save``, ``savefig``). If the
-    block raises, the temporary file is removed and any existing ``path`` is kept, so
-    a killed or failed run never leaves a half-written output behind.
+    block raises (``KeyboardInterrupt`` included), the temporary file is removed and any
+    existing ``path`` is kept, so a failed run never leaves a half-written output behind.
+    A process killed outright (``SIGKILL``) cannot clean up: its temporary file
+    (``.name.<pid>.<random>.tmp``) is removed by the next write to the same ``path``
+    once that process no longer exists.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _remove_stale_temps(target)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
-    # mkstemp makes files private (0600); outputs should get the usual umask permissions
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
     try:
+        # mkstemp makes files private (0600); outputs get the usual umask permissions
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         yield tmp_path
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete temporary files of ``target`` left by processes that no longer run."""
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return
+    prefix = f".{target.name}."
+    for tmp in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = tmp.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists but belongs to someone else
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -57,3 +86,57 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` (UTF-8) through a temporary file."""
     with atomic_open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def environment_info() -> dict:
+    """Python, platform, package versions and git commit, for results and weights metadata.
+
+    Returns
+    -------
+    dict
+        ``python``, ``platform``, ``packages`` (name -> version or None), ``torch_threads``,
+        ``git_commit`` (None outside a git checkout) and ``git_dirty`` (uncommitted
+        changes to tracked files; None when unknown). Git is asked about the folder of
+        this package, not the current directory.
+    """
+    import importlib.metadata as md
+    import platform
+    import subprocess
+
+    versions = {}
+    for pkg in ("ecg-classification", "numpy", "scipy", "torch", "wfdb", "scikit-learn", "pandas"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    if versions["ecg-classification"] is None:  # running from a checkout, not installed
+        from . import __version__
+
+        versions["ecg-classification"] = __version__
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=here, capture_output=True, text=True, check=True, timeout=5
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    commit = git("rev-parse", "HEAD") or None
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        threads = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "torch_threads": threads,
+        "git_commit": commit,
+        "git_dirty": None if status is None else bool(status),
+    }

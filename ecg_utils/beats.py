@@ -1,15 +1,18 @@
 """Beat segmentation as in Kachuee et al. (2018) and the AAMI class mapping.
 
-The Kaggle "ECG Heartbeat Categorization" set was made this way from MIT-BIH: each
-record is resampled to 125 Hz, cut into 10 s windows that are min-max normalised to
-[0, 1], and every beat becomes a segment of 1.2 T samples starting at its R peak
-(T = median RR interval of the window), zero-padded or cut to 187 samples.
+Kachuee et al. describe the Kaggle "ECG Heartbeat Categorization" set as resampled to
+125 Hz, normalised per 10 s window and cut into 1.2 T segments (T = the window's median
+RR). Its published rows show what was done instead, and :func:`segment_beats` follows
+them: every third 360 Hz sample (so 120 Hz, ``FS_BEAT``) from the annotated R peak,
+1.2 x the beat's next RR interval, min-max scaled per beat, zero-padded to 187 samples.
+Each record's last beat (no next RR) is not in the Kaggle set, and is dropped here too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +21,11 @@ from scipy import signal as sps
 
 from ._io import EcgError, atomic_path
 
-FS_BEAT = 125
-"""Sampling rate of segmented beats, in Hz."""
+FS_BEAT = 120
+"""Sampling rate of segmented beats, in Hz: every third 360 Hz sample, as in the Kaggle
+rows (the paper says 125 Hz; the published data are at 120 Hz)."""
 BEAT_LENGTH = 187
-"""Samples per beat (1.496 s at 125 Hz)."""
+"""Samples per beat (1.558 s at 120 Hz)."""
 WINDOW_SECONDS = 10.0
 """Length of the normalisation window, in seconds."""
 CLASS_NAMES = ("N", "S", "V", "F", "Q")
@@ -60,10 +64,13 @@ def resample_signal(x: np.ndarray, fs_in: float, fs_out: float = FS_BEAT) -> np.
     """
     if fs_in <= 0 or not np.isfinite(fs_in):
         raise EcgError(f"sampling frequency must be a positive number, got {fs_in}")
+    x = np.asarray(x, dtype=np.float64)
     if fs_in == fs_out:
-        return np.asarray(x, dtype=np.float64)
-    ratio = _rational(fs_out / fs_in)
-    return sps.resample_poly(np.asarray(x, dtype=np.float64), ratio[0], ratio[1])
+        return x
+    up, down = _rational(fs_out / fs_in)
+    if x.size and np.all(x == x[0]):  # a flat line stays flat (the filter would ripple)
+        return np.full(-(-len(x) * up // down), x[0])
+    return sps.resample_poly(x, up, down)
 
 
 def _rational(r: float, max_den: int = 1000) -> tuple[int, int]:
@@ -80,7 +87,7 @@ class Beats:
     Attributes
     ----------
     x : ndarray, shape (n_beats, 187), float32
-        Beats at 125 Hz, values in [0, 1], starting at the R peak.
+        Beats at 120 Hz, values in [0, 1], starting at the R peak.
     y : ndarray, shape (n_beats,), int64
         AAMI labels 0..4 (-1 when unknown, for unlabelled records).
     record : ndarray, shape (n_beats,), str
@@ -174,27 +181,56 @@ def segment_beats(
     fs: float,
     r_peaks: np.ndarray,
     window_s: float = WINDOW_SECONDS,
+    last_rr: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cut beats from one lead the way Kachuee et al. (2018) built the Kaggle set.
+    """Cut beats from one lead exactly the way the Kaggle heartbeat set was built.
+
+    Kachuee et al. (2018) describe resampling to 125 Hz, 10 s windows normalised to
+    [0, 1] and 1.2 T segments with T the window's median RR. The published Kaggle rows
+    say otherwise, and this function follows the rows: two rows traced back to MIT-BIH
+    (train row 0 = record 122 beat at sample 82213, test row 0 = record 103 at 322111)
+    are every third raw 360 Hz sample from the annotated R peak (so 120 Hz, with no
+    filtering or interpolation), min-max scaled over the beat itself (its minimum
+    and maximum lie inside the row, e.g. the next beat's R peak), and the segment
+    length follows the beat's own next RR interval.
+
+    For beat ``i`` with R peak ``r_i``: ``L = round(1.2 * (r_{i+1} - r_i) * 120 / fs)``
+    samples (at most 187) are taken at ``r_i + round(k * fs / 120)``, ``k < L`` (the
+    nearest input sample to each 120 Hz instant; at 360 Hz every third sample); the
+    segment is scaled to [0, 1] by its own min and max (a flat segment gives zeros) and
+    zero-padded to 187. The last peak has no next RR and uses the median RR of
+    ``r_peaks`` instead (1 s when there is a single peak); Kaggle has no such beats
+    (it drops each record's last beat). No anti-aliasing filter is applied, as in the
+    Kaggle set: faithful to it and harmless for ECG, whose QRS energy is mostly below
+    the 60 Hz Nyquist limit of 120 Hz. Below 120 Hz, nearest-sample picking repeats
+    input samples.
 
     Parameters
     ----------
     x : ndarray, shape (n_samples,)
-        One ECG lead in physical units (mV) at ``fs`` Hz.
+        One ECG lead (any units: each beat is min-max scaled) at ``fs`` Hz. NaN gaps are
+        linearly interpolated.
     fs : float
-        Sampling rate of ``x`` in Hz (any rate; the signal is resampled to 125 Hz).
+        Sampling rate of ``x`` in Hz (any positive rate).
     r_peaks : ndarray, shape (n_beats,)
         R-peak positions in samples at ``fs``, sorted.
     window_s : float
-        Normalisation window length in seconds.
+        Unused, kept for API compatibility: the Kaggle rows are scaled per beat, not
+        per 10 s window.
+    last_rr : float, optional
+        RR interval in samples that sizes the last peak's segment (default: the median
+        RR of ``r_peaks``); lets a long recording be segmented in chunks.
 
     Returns
     -------
     beats : ndarray, shape (n_kept, 187), float32
-        Values in [0, 1]; each starts at its R peak and is zero-padded after 1.2 T.
+        Values in [0, 1]; each starts at its R peak and is zero-padded after 1.2 RR.
     kept : ndarray, shape (n_kept,), int64
-        Indices into ``r_peaks`` of the beats returned (peaks outside the signal are dropped).
+        Indices into ``r_peaks`` of the beats returned (peaks outside the signal are
+        dropped; every peak inside it is kept).
     """
+    if not np.isfinite(fs) or fs <= 0:
+        raise EcgError(f"sampling frequency must be a positive number, got {fs}")
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
         raise EcgError(f"expected a 1-D signal, got shape {x.shape}")
@@ -203,27 +239,35 @@ def segment_beats(
     r_peaks = np.asarray(r_peaks, dtype=np.int64)
     if len(r_peaks) and np.any(np.diff(r_peaks) < 0):
         raise EcgError("R peaks must be sorted")
-    xr = resample_signal(x, fs)
-    n = len(xr)
-    peaks = np.rint(r_peaks * (FS_BEAT / fs)).astype(np.int64)
-    inside = np.flatnonzero((peaks >= 0) & (peaks < n))
-    peaks = peaks[inside]
-    win = int(round(window_s * FS_BEAT))
+    n = len(x)
+    kept = np.flatnonzero((r_peaks >= 0) & (r_peaks < n))
+    peaks = r_peaks[kept]
     out = np.zeros((len(peaks), BEAT_LENGTH), np.float32)
-    record_period = np.median(np.diff(peaks)) if len(peaks) > 1 else FS_BEAT
-    win_of_peak = peaks // win
-    for w in np.unique(win_of_peak):
-        members = np.flatnonzero(win_of_peak == w)
-        seg = xr[w * win : min((w + 1) * win, n)]
-        lo, hi = seg.min(), seg.max()
-        norm = (seg - lo) / (hi - lo) if hi > lo else np.zeros_like(seg)
-        in_win = peaks[members]
-        period = np.median(np.diff(in_win)) if len(in_win) > 1 else record_period
-        length = min(int(round(1.2 * period)), BEAT_LENGTH)
-        for i, p in zip(members, in_win - w * win, strict=True):
-            piece = norm[p : p + length]
-            out[i, : len(piece)] = piece
-    return out, inside
+    if len(peaks) == 0:
+        return out, kept
+    step = fs / FS_BEAT  # input samples per output sample
+    rr = np.diff(peaks).astype(np.float64)
+    if last_rr is None:
+        last_rr = np.median(rr) if len(rr) else fs
+    rr = np.append(rr, last_rr)
+    length = np.clip(np.rint(1.2 * rr / step), 1, BEAT_LENGTH).astype(np.int64)
+    offsets = np.rint(np.arange(BEAT_LENGTH) * step).astype(np.int64)
+    idx = peaks[:, None] + offsets[None, :]
+    valid = (np.arange(BEAT_LENGTH)[None, :] < length[:, None]) & (idx < n)
+    seg = x[np.minimum(idx, n - 1)]
+    lo = np.where(valid, seg, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(valid, seg, -np.inf).max(axis=1, keepdims=True)
+    # scale by the larger magnitude first so that hi - lo cannot overflow
+    scale = np.maximum(np.abs(lo), np.abs(hi))
+    scale[scale == 0] = 1.0
+    lo_s, hi_s = lo / scale, hi / scale
+    span = hi_s - lo_s
+    flat = ~(span > 0)
+    norm = (seg / scale - lo_s) / np.where(flat, 1.0, span)
+    norm = np.clip(norm, 0.0, 1.0)
+    norm[~valid | flat] = 0.0
+    out[:] = norm
+    return out, kept
 
 
 def _fill_nonfinite(x: np.ndarray) -> np.ndarray:
@@ -236,7 +280,12 @@ def _fill_nonfinite(x: np.ndarray) -> np.ndarray:
 
 
 def beats_from_annotations(
-    x: np.ndarray, fs: float, samples: np.ndarray, symbols: list[str], record: str = ""
+    x: np.ndarray,
+    fs: float,
+    samples: np.ndarray,
+    symbols: list[str],
+    record: str = "",
+    drop_last: bool = True,
 ) -> Beats:
     """Segment every annotated beat of one lead and label it with the AAMI mapping.
 
@@ -253,6 +302,9 @@ def beats_from_annotations(
         AAMI map (none in MIT-BIH) are skipped.
     record : str
         Record name stored with each beat.
+    drop_last : bool
+        Drop the record's last beat, as the Kaggle set does (its segment length would
+        need the next RR interval).
     """
     samples = np.asarray(samples, dtype=np.int64)
     labels = np.array([AAMI_CLASSES.get(s, -1) for s in symbols], dtype=np.int64)
@@ -262,6 +314,9 @@ def beats_from_annotations(
     peaks, labels = peaks[order], labels[order]
     rr = rr_features(peaks, fs)
     xb, kept = segment_beats(x, fs, peaks)
+    if drop_last and len(kept) and kept[-1] == len(peaks) - 1:
+        # the last beat has no next RR interval to size its segment; Kaggle drops it
+        xb, kept = xb[:-1], kept[:-1]
     return Beats(
         xb,
         labels[kept],
@@ -304,34 +359,76 @@ def read_record_beats(record_path: str | Path, lead: str | None = "MLII") -> Bea
     sig, fs, names = read_signal(record_path)
     idx, note = pick_lead(names, lead)
     ann_samples, ann_symbols = read_annotations(record_path)
-    beats = beats_from_annotations(sig[:, idx], fs, ann_samples, ann_symbols, record_path.name)
+    try:
+        beats = beats_from_annotations(sig[:, idx], fs, ann_samples, ann_symbols, record_path.name)
+    except EcgError as exc:
+        if exc.path is not None:
+            raise
+        raise EcgError(
+            f"lead {names[idx]}: {exc.problem}", record_path.with_suffix(".dat")
+        ) from exc
     beats.meta = {"lead": names[idx], "lead_note": note, "fs": fs}
     return beats
 
 
+_RECORD_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _records_list(mitdb_dir: Path) -> list[str]:
+    """Record names from ``RECORDS``, else from the ``*.hea`` files of the folder."""
     path = mitdb_dir / "RECORDS"
-    if path.exists():
-        return [r.strip() for r in path.read_text().split() if r.strip()]
+    if path.is_file():
+        try:
+            names = path.read_text(encoding="ascii").split()
+        except (UnicodeDecodeError, OSError) as exc:
+            raise EcgError(f"cannot read the record list: {exc}", path) from None
+        if not names:
+            raise EcgError("lists no records", path)
+        return _check_record_names(names, path)
     names = sorted(p.stem for p in mitdb_dir.glob("*.hea"))
     if not names:
         raise EcgError("no WFDB records (*.hea) found", mitdb_dir)
-    return names
+    return _check_record_names(names, mitdb_dir)
+
+
+def _check_record_names(names: list[str], where: str | Path) -> list[str]:
+    """Refuse names that are not plain record names (``100``, ``x_mitdb-1``)."""
+    for name in names:
+        if not isinstance(name, str) or not _RECORD_NAME.fullmatch(name):
+            raise EcgError(
+                f"invalid record name {name!r}: expected letters, digits, '_' or '-'", where
+            )
+    return list(names)
+
+
+def file_checksums(mitdb_dir: str | Path, records: list[str]) -> dict[str, str]:
+    """SHA-256 (hex) of the header, signal and annotation files of ``records``.
+
+    Returns
+    -------
+    dict
+        ``{"100.hea": "…", "100.dat": "…", …}`` in record order; files that do not
+        exist are left out. Compare with PhysioNet's ``SHA256SUMS``.
+    """
+    out = {}
+    for rec in records:
+        for ext in ("hea", "dat", "atr"):
+            p = Path(mitdb_dir) / f"{rec}.{ext}"
+            if p.is_file():
+                out[f"{rec}.{ext}"] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
 
 
 def data_fingerprint(mitdb_dir: str | Path, records: list[str]) -> str:
     """SHA-256 over the header, signal and annotation files of ``records``."""
     h = hashlib.sha256()
-    for rec in records:
-        for ext in ("hea", "dat", "atr"):
-            p = Path(mitdb_dir) / f"{rec}.{ext}"
-            if p.exists():
-                h.update(f"{rec}.{ext}".encode())
-                h.update(hashlib.sha256(p.read_bytes()).digest())
+    for name, digest in file_checksums(mitdb_dir, records).items():
+        h.update(name.encode())
+        h.update(bytes.fromhex(digest))
     return h.hexdigest()
 
 
-SEGMENTATION_VERSION = 1
+SEGMENTATION_VERSION = 3
 """Bump when the segmentation changes, so cached beat sets are rebuilt."""
 
 
@@ -367,7 +464,7 @@ def build_beats(
     mitdb_dir = Path(mitdb_dir)
     if not mitdb_dir.is_dir():
         raise EcgError("MIT-BIH folder not found", mitdb_dir)
-    records = records or _records_list(mitdb_dir)
+    records = _check_record_names(list(records), mitdb_dir) if records else _records_list(mitdb_dir)
     fingerprint = data_fingerprint(mitdb_dir, records)
     key = hashlib.sha256(
         json.dumps([fingerprint, records, lead, SEGMENTATION_VERSION]).encode()
@@ -393,7 +490,12 @@ def build_beats(
     }
     beats = Beats.concat(parts, meta)
     if cache is not None:
-        save_beats(beats, cache)
+        try:
+            save_beats(beats, cache)
+        except OSError as exc:  # a cache that cannot be written only costs time
+            import warnings
+
+            warnings.warn(f"{cache}: beat cache not written: {exc}", stacklevel=2)
     return beats
 
 
@@ -414,7 +516,17 @@ def save_beats(beats: Beats, path: str | Path) -> None:
 def load_beats(path: str | Path) -> Beats:
     """Read a ``Beats`` set written by :func:`save_beats` (no pickles are loaded)."""
     with np.load(path, allow_pickle=False) as z:
-        return Beats(z["x"], z["y"], z["record"], z["r_peak"], z["rr"], json.loads(str(z["meta"])))
+        beats = Beats(z["x"], z["y"], z["record"], z["r_peak"], z["rr"], json.loads(str(z["meta"])))
+    n = len(beats.y)
+    if (
+        beats.x.shape != (n, BEAT_LENGTH)
+        or beats.rr.shape != (n, 4)
+        or len(beats.record) != n
+        or len(beats.r_peak) != n
+        or not isinstance(beats.meta, dict)
+    ):
+        raise EcgError("beat file arrays do not fit together (damaged file?)", path)
+    return beats
 
 
 FEATURE_SETS: dict[str, tuple[str, ...]] = {

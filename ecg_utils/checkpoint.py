@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import pickle
-import zipfile
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,26 +61,50 @@ def save_model(model: nn.Module, path: str | Path, meta: dict) -> None:
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict safely: CPU tensors, ``weights_only=True`` (no code runs)."""
+    """Read a state dict safely: CPU tensors, ``weights_only=True`` (no code runs).
+
+    Raises
+    ------
+    EcgError
+        Naming the file when it is missing, truncated or not a PyTorch file, when it
+        carries objects other than tensors (a pickled payload is refused, never run), or
+        when it is not a flat mapping of names to tensors.
+    """
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise EcgError("weights file not found", path)
+    if path.stat().st_size == 0:
+        raise EcgError("weights file is empty", path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols on junk
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        blocked = re.search(r"GLOBAL (\S+)", str(exc))
+        if blocked:
+            raise EcgError(
+                f"refused to load: the file holds objects other than tensors "
+                f"({blocked.group(1)}; possible code payload); only plain state dicts are "
+                f"accepted",
+                path,
+            ) from None
+        raise EcgError("not a PyTorch weights file (corrupt, or another format)", path) from None
+    except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError, ... on junk
+        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
         raise EcgError(
-            "refused to load: the file holds objects other than tensors "
-            "(possible code payload); only plain state dicts are accepted",
+            f"not a readable PyTorch weights file (truncated or corrupt?)"
+            f"{': ' + detail if detail else ''}",
             path,
-        ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise EcgError(
-            f"not a readable PyTorch weights file (truncated or corrupt?): "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-            path,
-        ) from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise EcgError("expected a state dict of tensors", path)
+        ) from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        hint = (
+            " (this looks like a training checkpoint; use the .pth written after training)"
+            if isinstance(state, dict) and "optimizer" in state
+            else ""
+        )
+        raise EcgError(f"expected a state dict of tensors{hint}", path)
     return state
 
 
@@ -97,11 +122,19 @@ def read_metadata(path: str | Path) -> dict:
             "note": "no metadata file; assumed the seed's ECG1DCNN",
         }
     try:
-        meta = json.loads(meta_file.read_text())
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EcgError(f"metadata is not valid JSON: {exc}", meta_file) from exc
+        raise EcgError(f"metadata is not valid JSON: {exc}", meta_file) from None
+    except OSError as exc:
+        raise EcgError(f"cannot read metadata: {exc.strerror or exc}", meta_file) from None
     if not isinstance(meta, dict) or "architecture" not in meta:
         raise EcgError("metadata lacks 'architecture'", meta_file)
+    if not isinstance(meta.get("model_args", {}), dict):
+        raise EcgError("metadata 'model_args' must be an object", meta_file)
+    if meta.get("classes", list(CLASS_NAMES)) != list(CLASS_NAMES):
+        raise EcgError(
+            f"metadata classes {meta.get('classes')} differ from {list(CLASS_NAMES)}", meta_file
+        )
     return meta
 
 
@@ -126,6 +159,11 @@ def load_model(path: str | Path) -> LoadedModel:
         model = build_model(meta["architecture"], **meta.get("model_args", {}))
     except (TypeError, ValueError) as exc:
         raise EcgError(f"metadata describes an unknown model: {exc}", metadata_path(path)) from exc
+    problem = _state_mismatch(model, state)
+    if problem:
+        raise EcgError(
+            f"weights do not fit architecture {meta['architecture']!r} ({problem})", path
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -136,3 +174,27 @@ def load_model(path: str | Path) -> LoadedModel:
         ) from exc
     model.eval()
     return LoadedModel(model, meta)
+
+
+def _state_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """A short description of how ``state`` differs from ``model``'s, or None if it fits."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
+
+    def few(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+    parts = []
+    if missing:
+        parts.append(f"missing {few(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {few(unexpected)}")
+    if shapes:
+        parts.append(f"shape of {few(shapes)}")
+    return "; ".join(parts) or None

@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -20,6 +21,18 @@ from .beats import AAMI_CLASSES
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``error: …`` line (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _progress(args) -> bool:
+    """Progress bars only for a person at a terminal, and never with --quiet."""
+    return not args.quiet and sys.stderr.isatty()
 
 
 def _positive_int(text: str) -> int:
@@ -67,7 +80,7 @@ def _load_beats(args):
 
     cache = args.cache_dir or default_cache_dir()
     mitdb = resolve_mitdb_dir(args.mitdb_dir, cache_dir=cache)
-    return build_beats(mitdb, cache, progress=not args.quiet)
+    return build_beats(mitdb, cache, progress=_progress(args))
 
 
 def _load_protocol_data(args, protocol: str):
@@ -149,33 +162,37 @@ def _train_config(args):
     base = {}
     if args.config:
         try:
-            base = json.loads(Path(args.config).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise EcgError(f"cannot read configuration: {exc}", args.config) from exc
+            base = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise EcgError(f"cannot read configuration: {exc}", args.config) from None
         if not isinstance(base, dict):
             raise EcgError("configuration must be a JSON object", args.config)
     overrides = {k: getattr(args, k) for k in CONFIG_FLAGS if getattr(args, k) is not None}
     if args.augment is not None:
         overrides["augment"] = args.augment
-    overrides["protocol"] = args.protocol
+    if args.protocol is not None:  # else the configuration file's, else the default
+        overrides["protocol"] = args.protocol
     return TrainConfig.from_dict({**base, **overrides})
 
 
 def cmd_train(args) -> int:
+    from .study import training_metadata
     from .training import save_trained, train
 
     cfg = _train_config(args)
-    beats, split = _load_protocol_data(args, cfg.protocol)
     out = args.out
+    if out.is_dir():
+        raise EcgError("--out must be a weights file (.pth), not a folder", out)
+    beats, split = _load_protocol_data(args, cfg.protocol)
     result = train(
         cfg,
         beats.subset(split.train),
         beats.subset(split.val),
         checkpoint=out.with_suffix(".ckpt"),
         resume=args.resume,
-        progress=not args.quiet,
+        progress=_progress(args),
     )
-    save_trained(result, out, {"data_fingerprint": beats.meta.get("fingerprint")})
+    save_trained(result, out, training_metadata(beats))
     out.with_suffix(".ckpt").unlink(missing_ok=True)
     print(
         f"saved {out} (best epoch {result.best_epoch}, {result.n_parameters:,} parameters, "
@@ -185,10 +202,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from .checkpoint import load_model
     from .study import evaluate_weights
 
+    loaded = load_model(args.weights)  # bad weights fail before the data is read
     beats, split = _load_protocol_data(args, args.protocol)
-    metrics = evaluate_weights(args.weights, beats, split, n_boot=args.bootstrap)
+    metrics = evaluate_weights(loaded, beats, split, n_boot=args.bootstrap)
     if args.json:
         keys = ("protocol", "n_beats", "accuracy", "macro_f1", "classes")
         out = {k: metrics[k] for k in keys}
@@ -286,8 +305,28 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    from .checkpoint import load_model
+    from .explain import plot_explanations
+
+    loaded = load_model(args.weights)  # bad weights fail before the data is read
+    beats, split = _load_protocol_data(args, args.protocol)
+    test = beats.subset(split.test)
+    path = plot_explanations(loaded, test, None, args.out, n_per_class=args.n_per_class)
+    print(path)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx, onnx_metadata_path
+
+    path = export_onnx(args.weights, args.out, opset=args.opset)
+    print(f"wrote {path} and {onnx_metadata_path(path)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ecg_utils", description="AAMI heartbeat classification on MIT-BIH with a 1D CNN."
     )
     common = argparse.ArgumentParser(add_help=False)
@@ -316,7 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on one protocol")
     _add_data_args(p)
-    p.add_argument("--protocol", choices=("kaggle", "inter-patient"), default="kaggle")
+    p.add_argument(
+        "--protocol",
+        choices=("kaggle", "inter-patient"),
+        help="default: the --config file's, else kaggle",
+    )
     p.add_argument("--config", type=Path, help="JSON file of TrainConfig fields")
     p.add_argument("--out", type=Path, default=Path("runs/model.pth"), help="weights path")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -370,18 +413,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed-weights", type=Path, help="the seed's ecg_cnn.pth for the fidelity check"
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("explain", help="Grad-CAM figure of test beats (correct and wrong)")
+    _add_data_args(p)
+    p.add_argument("--weights", type=Path, required=True)
+    p.add_argument("--protocol", choices=("kaggle", "inter-patient"), default="kaggle")
+    p.add_argument("--out", type=Path, default=Path("figures/explain.png"), help="output PNG")
+    p.add_argument("--n-per-class", type=_positive_int, default=3)
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("export", help="export weights to ONNX (metadata JSON beside it)")
+    p.add_argument("--weights", type=Path, required=True)
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--out", type=Path, required=True, help="output .onnx file")
+    p.add_argument("--opset", type=_positive_int, default=17)
+    p.set_defaults(func=cmd_export)
     return parser
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """Turn SIGTERM (``kill``, a job scheduler) into KeyboardInterrupt so outputs stay whole."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with _sigterm_interrupts():
+            return args.func(args)
     except EcgError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(

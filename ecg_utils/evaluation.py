@@ -441,7 +441,7 @@ def plot_class_examples(
     Parameters
     ----------
     x : ndarray, shape (n_beats, n_samples)
-        Beats sampled at 125 Hz (``n_samples`` is 187 for the Kachuee segmentation).
+        Beats sampled at 120 Hz (``n_samples`` is 187 for the Kachuee segmentation).
     y : array-like of int, shape (n_beats,)
         Labels in 0..4.
     path : path-like

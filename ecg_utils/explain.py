@@ -3,7 +3,7 @@
 Grad-CAM (Selvaraju et al. 2017) weights the feature maps of the last convolution by
 the gradient of the class score, sums them and keeps the positive part; here it is
 computed with captum's ``LayerGradCam`` and upsampled linearly from the layer's length
-(93 samples for ECG1DCNN, 47 for ResNet1D) to the 187 samples of a beat at 125 Hz.
+(93 samples for ECG1DCNN, 47 for ResNet1D) to the 187 samples of a beat at 120 Hz.
 
 Captum is an optional dependency (``pip install .[explain]``); it is imported when
 an attribution is computed.
@@ -76,6 +76,7 @@ def grad_cam(
     x: np.ndarray | torch.Tensor,
     target: int | np.ndarray | None = None,
     features: np.ndarray | torch.Tensor | None = None,
+    layer: nn.Module | None = None,
 ) -> np.ndarray:
     """Grad-CAM attributions of beats, upsampled to the beat's 187 samples.
 
@@ -86,12 +87,17 @@ def grad_cam(
         features when it takes them) to ``(batch, n_classes)`` logits. It is put in
         eval mode.
     x : ndarray, shape (n_beats, 187) or (n_beats, 1, 187)
-        Beats in [0, 1] at 125 Hz.
+        Beats in [0, 1] at 120 Hz.
     target : int or ndarray of int, shape (n_beats,), optional
         Class explained for each beat; default the predicted class.
     features : ndarray, shape (n_beats, k), optional
         Per-beat features for models that take them (passed as additional forward
         arguments, not attributed).
+    layer : nn.Module, optional
+        Layer whose output is attributed; default :func:`last_conv_layer`. For the
+        seed's ECG1DCNN about half of the V beats get an all-zero map at ``conv2``
+        (its raw output carries the offset that ``bn2`` removes); ``model.bn2`` gives
+        a non-zero map for every beat.
 
     Returns
     -------
@@ -105,7 +111,7 @@ def grad_cam(
     xt = _beats_tensor(x)
     ft = None if features is None or np.shape(features)[-1] == 0 else _as_tensor(features)
     targets = _targets(model, xt, ft, target)
-    cam = LayerGradCam(model, last_conv_layer(model))
+    cam = LayerGradCam(model, layer if layer is not None else last_conv_layer(model))
     out = []
     # captum differentiates: gradients on, even when called under inference_mode/no_grad
     with torch.inference_mode(False), torch.enable_grad():
@@ -209,14 +215,14 @@ def plot_explanations(
     One row per AAMI class: ``n_per_class`` typical correctly classified beats (left,
     black titles) and the ``n_per_class`` most confident misclassifications (right, red
     titles), each drawn over its attribution for the predicted class (red background,
-    darker = more important). Time is in seconds from the R peak (125 Hz).
+    darker = more important). Time is in seconds from the R peak (120 Hz).
 
     Parameters
     ----------
     loaded : LoadedModel
         Model and metadata from :func:`ecg_utils.checkpoint.load_model`.
     beats : Beats or ndarray, shape (n_beats, 187)
-        Beats at 125 Hz; a bare array only for models without per-beat features.
+        Beats at 120 Hz; a bare array only for models without per-beat features.
     y_true : ndarray of int, shape (n_beats,), optional
         True labels; default ``beats.y``.
     path : path-like

@@ -1,4 +1,4 @@
-"""Batched inference for beats ``(n_beats, 187)`` at 125 Hz."""
+"""Batched inference for beats ``(n_beats, 187)`` at 120 Hz."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def predict_proba(
     model : nn.Module
         In eval mode; called as ``model(x)`` or ``model(x, features)``.
     x : ndarray, shape (n_beats, 187)
-        Beats in [0, 1] at 125 Hz.
+        Beats in [0, 1] at 120 Hz.
     features : ndarray, shape (n_beats, k), optional
         Per-beat features for models that take them.
     batch_size : int

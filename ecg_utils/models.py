@@ -1,4 +1,4 @@
-"""Neural network models for beats of shape ``(batch, 1, 187)`` at 125 Hz."""
+"""Neural network models for beats of shape ``(batch, 1, 187)`` at 120 Hz."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 class ECG1DCNN(nn.Module):
     """The seed's two-layer 1D CNN, with its parameter names.
 
-    Input ``(batch, 1, 187)`` beats in [0, 1] at 125 Hz; output ``(batch, num_classes)``
+    Input ``(batch, 1, 187)`` beats in [0, 1] at 120 Hz; output ``(batch, num_classes)``
     logits. Parameter names (conv1, bn1, conv2, bn2, fc1, fc2) match the seed's
     ``ecg_cnn.pth`` so its state dict loads unchanged.
     """

@@ -1,7 +1,7 @@
 """Classify the beats of a new recording: any sampling rate, with or without R peaks.
 
 The steps are those of training: pick a lead, find R peaks (or take annotated ones),
-segment as Kachuee et al. (2018) at 125 Hz, then classify in large batches. Long
+segment as Kachuee et al. (2018) at 120 Hz, then classify in large batches. Long
 recordings are processed in chunks so memory stays bounded.
 """
 
@@ -17,7 +17,7 @@ from ._io import EcgError, atomic_open, atomic_path
 from .beats import (
     BEAT_LENGTH,
     CLASS_NAMES,
-    WINDOW_SECONDS,
+    FS_BEAT,
     feature_matrix,
     pick_lead,
     rr_features,
@@ -26,8 +26,8 @@ from .beats import (
 from .checkpoint import LoadedModel, load_model
 from .inference import predict_proba
 
-CHUNK_SECONDS = 600.0
-"""Chunk length for long recordings; a multiple of the 10 s normalisation window."""
+CHUNK_BEATS = 50_000
+"""Beats segmented at a time: bounds memory on long recordings (about 40 MB a chunk)."""
 COLUMNS = ["sample", "time_s", "label", "class"] + [f"prob_{c}" for c in CLASS_NAMES]
 
 
@@ -71,39 +71,40 @@ def _check_fs(fs: float) -> float:
     return fs
 
 
-def segment_in_chunks(x: np.ndarray, fs: float, peaks: np.ndarray) -> np.ndarray:
-    """Segment beats chunk by chunk; identical to one pass over the whole signal.
+def segment_in_chunks(
+    x: np.ndarray, fs: float, peaks: np.ndarray, chunk_beats: int = CHUNK_BEATS
+) -> np.ndarray:
+    """Segment beats a chunk of peaks at a time; identical to one pass over the signal.
 
-    Chunks start on the 10 s window grid and carry a short tail, so every beat sees
-    the same normalisation window and samples as in :func:`segment_beats`.
+    A beat depends only on its own samples and the next R peak, so each chunk gets the
+    signal from its first peak to one beat past its last, and the next chunk's first peak.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples,)
+    fs : float
+        Sampling rate in Hz.
+    peaks : ndarray, shape (n_peaks,)
+        Sorted R peaks in samples, inside the signal.
 
     Returns
     -------
     ndarray, shape (n_peaks, 187), float32
+        Beats at 120 Hz.
     """
-    chunk = int(round(CHUNK_SECONDS * fs))
-    window = WINDOW_SECONDS * fs
-    if len(x) <= chunk + window:
-        beats, kept = segment_beats(x, fs, peaks)
-        return _scatter(beats, kept, len(peaks))
     out = np.zeros((len(peaks), BEAT_LENGTH), np.float32)
-    start = 0
-    while start < len(x):
-        stop = start + chunk
-        sel = np.flatnonzero((peaks >= start) & (peaks < stop))
-        if len(sel):
-            # one more whole window, so the last beats (<= 1.5 s long) are complete and
-            # normalised exactly as in a single pass
-            end = min(len(x), stop + int(round(window)))
-            beats, kept = segment_beats(x[start:end], fs, peaks[sel] - start)
-            out[sel[kept]] = beats
-        start = stop
-    return out
-
-
-def _scatter(beats: np.ndarray, kept: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((n, BEAT_LENGTH), np.float32)
-    out[kept] = beats
+    if len(peaks) == 0:
+        return out
+    reach = int(np.ceil(BEAT_LENGTH * fs / FS_BEAT)) + 1
+    last_rr = float(np.median(np.diff(peaks))) if len(peaks) > 1 else None
+    for first in range(0, len(peaks), chunk_beats):
+        last = min(first + chunk_beats, len(peaks))
+        chunk = peaks[first:last]
+        lo = int(chunk[0])
+        hi = min(len(x), int(chunk[-1]) + reach)
+        rr_after = float(peaks[last] - chunk[-1]) if last < len(peaks) else last_rr
+        beats, kept = segment_beats(x[lo:hi], fs, chunk - lo, last_rr=rr_after)
+        out[first + kept] = beats
     return out
 
 
@@ -122,7 +123,7 @@ def classify_record(
     signal : ndarray, shape (n_samples,) or (n_samples, n_leads)
         ECG in mV at ``fs`` Hz.
     fs : float
-        Sampling rate in Hz (any rate; beats are resampled to 125 Hz).
+        Sampling rate in Hz (any rate; beats are taken at 120 Hz).
     r_peaks : ndarray of int, optional
         R-peak positions in samples; detected when None.
     weights : path or LoadedModel, optional

@@ -1,16 +1,244 @@
-"""Reading WFDB records and annotations with clear errors."""
+"""Reading WFDB records and annotations with clear errors.
+
+``wfdb`` trusts the header: a header that lies about the sampling rate, the gain or the
+number of samples is read silently with defaults (a negative rate becomes 250 Hz, a gain
+of 0 becomes 200 adu/mV) or fails deep inside numpy. This module parses the header
+itself first, checks it against the signal file sizes, and only then calls ``wfdb``, so
+every bad input ends in an :class:`~ecg_utils.EcgError` that names the file.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ._io import EcgError
 
+MAX_FS = 100_000.0
+"""Highest sampling rate accepted, in Hz (MIT-BIH: 360 Hz)."""
+MAX_HEADER_BYTES = 1_000_000
+"""Largest header file read; real headers are a few hundred bytes."""
+
+BYTES_PER_SAMPLE: dict[str, float] = {
+    "8": 1,
+    "16": 2,
+    "24": 3,
+    "32": 4,
+    "61": 2,
+    "80": 1,
+    "160": 2,
+    "212": 1.5,
+    "310": 4 / 3,
+    "311": 4 / 3,
+}
+"""Uncompressed WFDB signal formats and their size; sizes of these files are checked."""
+COMPRESSED_FORMATS = frozenset({"508", "516", "524"})
+"""FLAC-compressed formats: readable, but their size says nothing about their length."""
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_FORMAT_FIELD = re.compile(r"(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::(?P<skew>\d+))?(?:\+(?P<off>\d+))?")
+_GAIN_FIELD = re.compile(rf"(?P<gain>{_NUMBER})(?:\((?P<baseline>-?\d+)\))?(?:/(?P<units>\S*))?")
+_FILE_NAME = re.compile(r"[-\w]+(?:\.[\w]+)?")
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """One signal line of a WFDB header (the fields this project relies on)."""
+
+    file_name: str
+    fmt: str
+    samples_per_frame: int
+    byte_offset: int
+    gain: float | None
+    name: str
+
+
+@dataclass(frozen=True)
+class Header:
+    """The parts of a WFDB header that decide how the signal file is read."""
+
+    path: Path
+    record_name: str
+    fs: float
+    sig_len: int | None
+    signals: tuple[SignalSpec, ...]
+
+
+def read_header(record_path: str | Path) -> Header:
+    """Parse and check a WFDB header (``record_path.hea``) strictly.
+
+    Parameters
+    ----------
+    record_path : path
+        Record path without extension (``…/mitdb/100``).
+
+    Returns
+    -------
+    Header
+
+    Raises
+    ------
+    EcgError
+        Naming the ``.hea`` file when it is missing, not text, or holds a sampling rate
+        that is not a number in (0, 100000] Hz, an unknown signal format, an ADC gain
+        of 0, a sample count that is not a whole number, a multi-segment layout, or
+        signal files outside the record's folder.
+    """
+    header = Path(record_path).with_suffix(".hea")
+    if not header.is_file():
+        raise EcgError("WFDB header not found", header)
+    if header.stat().st_size > MAX_HEADER_BYTES:
+        raise EcgError(f"header is implausibly large ({header.stat().st_size} bytes)", header)
+    try:
+        text = header.read_bytes().decode("ascii")
+    except UnicodeDecodeError:
+        raise EcgError("not a WFDB header (not ASCII text)", header) from None
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        raise EcgError("header is empty", header)
+    fields = lines[0].split()
+    if len(fields) < 2:
+        raise EcgError(f"record line needs a name and a signal count: {lines[0]!r}", header)
+    name_field, n_sig_field = fields[0], fields[1]
+    if "/" in name_field:
+        raise EcgError("multi-segment records are not supported", header)
+    if not n_sig_field.isdigit():
+        raise EcgError(f"number of signals is not a whole number: {n_sig_field!r}", header)
+    n_sig = int(n_sig_field)
+    if n_sig == 0:
+        raise EcgError("header describes no signals", header)
+    fs = _parse_fs(fields[2], header) if len(fields) > 2 else 250.0  # WFDB default
+    sig_len = None
+    if len(fields) > 3:
+        if not fields[3].isdigit():
+            raise EcgError(f"number of samples is not a whole number: {fields[3]!r}", header)
+        sig_len = int(fields[3])
+        if sig_len == 0:
+            raise EcgError("header says the record holds 0 samples", header)
+    signal_lines = lines[1:]
+    if len(signal_lines) < n_sig:
+        raise EcgError(
+            f"header announces {n_sig} signals but describes {len(signal_lines)}", header
+        )
+    signals = tuple(_parse_signal(ln, header) for ln in signal_lines[:n_sig])
+    return Header(header, name_field, fs, sig_len, signals)
+
+
+def _parse_fs(text: str, header: Path) -> float:
+    try:
+        fs = float(text.split("/")[0])
+    except ValueError:
+        raise EcgError(f"sampling frequency is not a number: {text!r}", header) from None
+    if not (math.isfinite(fs) and 0 < fs <= MAX_FS):
+        raise EcgError(f"sampling frequency must be in (0, {MAX_FS:g}] Hz, got {text}", header)
+    return fs
+
+
+def _parse_signal(line: str, header: Path) -> SignalSpec:
+    fields = line.split(maxsplit=8)
+    if len(fields) < 2:
+        raise EcgError(f"signal line needs a file name and a format: {line!r}", header)
+    file_name = fields[0]
+    if not _FILE_NAME.fullmatch(file_name):
+        raise EcgError(
+            f"signal file {file_name!r} must be a plain file name in the record's folder", header
+        )
+    m = _FORMAT_FIELD.fullmatch(fields[1])
+    if not m:
+        raise EcgError(f"signal format field is malformed: {fields[1]!r}", header)
+    fmt = m["fmt"]
+    if fmt not in BYTES_PER_SAMPLE and fmt not in COMPRESSED_FORMATS:
+        known = ", ".join([*BYTES_PER_SAMPLE, *sorted(COMPRESSED_FORMATS)])
+        raise EcgError(f"unknown signal format {fmt} (known: {known})", header)
+    spf = int(m["spf"]) if m["spf"] else 1
+    if spf < 1:
+        raise EcgError("samples per frame must be >= 1", header)
+    gain = None
+    if len(fields) > 2:
+        g = _GAIN_FIELD.fullmatch(fields[2])
+        if not g:
+            raise EcgError(f"ADC gain field is malformed: {fields[2]!r}", header)
+        gain = float(g["gain"])
+        if not math.isfinite(gain):
+            raise EcgError(f"ADC gain must be a finite number, got {g['gain']}", header)
+        if gain == 0:
+            raise EcgError(
+                f"ADC gain is 0 in {fields[0]} (uncalibrated signal): cannot convert to mV",
+                header,
+            )
+    name = fields[8].strip() if len(fields) > 8 else ""
+    return SignalSpec(file_name, fmt, spf, int(m["off"] or 0), gain, name)
+
+
+def check_signal_files(info: Header) -> int:
+    """Check that every signal file exists and holds what the header announces.
+
+    Returns
+    -------
+    int
+        The number of samples per signal (from the header, or from the file size when
+        the header does not say).
+
+    Raises
+    ------
+    EcgError
+        Naming the ``.dat`` file when it is missing, empty, or shorter than the header's
+        sample count implies.
+    """
+    folder = info.path.parent
+    by_file: dict[str, list[SignalSpec]] = {}
+    for s in info.signals:
+        by_file.setdefault(s.file_name, []).append(s)
+    lengths = []
+    for file_name, specs in by_file.items():
+        path = folder / file_name
+        if not path.is_file():
+            raise EcgError("signal file not found", path)
+        size = path.stat().st_size
+        if size == 0:
+            raise EcgError("signal file is empty", path)
+        fmts = {s.fmt for s in specs}
+        if len(fmts) > 1:
+            raise EcgError(f"signals of one file have different formats {sorted(fmts)}", path)
+        fmt = fmts.pop()
+        if fmt in COMPRESSED_FORMATS:
+            continue
+        frame = sum(s.samples_per_frame for s in specs)
+        offset = specs[0].byte_offset
+        if info.sig_len is None:
+            n = int((size - offset) // (BYTES_PER_SAMPLE[fmt] * frame)) if size > offset else 0
+            if n == 0:
+                raise EcgError("signal file holds no complete sample", path)
+            lengths.append(n)
+            continue
+        needed = offset + _bytes_needed(fmt, info.sig_len * frame)
+        if size < needed:
+            have = max(size - offset, 0) / (BYTES_PER_SAMPLE[fmt] * frame)
+            raise EcgError(
+                f"signal file is truncated: {size} bytes hold about {int(have)} samples per "
+                f"signal, the header announces {info.sig_len} ({needed} bytes in format {fmt})",
+                path,
+            )
+        lengths.append(info.sig_len)
+    return info.sig_len if info.sig_len is not None else min(lengths, default=0)
+
+
+def _bytes_needed(fmt: str, n_samples: int) -> int:
+    """Bytes that ``n_samples`` samples occupy in an uncompressed format (as wfdb reads)."""
+    if fmt == "212":
+        return math.ceil(n_samples * 1.5)
+    if fmt in ("310", "311"):
+        return math.ceil(n_samples * 4 / 3)
+    return int(n_samples * BYTES_PER_SAMPLE[fmt])
+
 
 def read_signal(record_path: str | Path) -> tuple[np.ndarray, float, list[str]]:
-    """Read a WFDB record's signals in physical units.
+    """Read a WFDB record's signals in physical units, after checking its files.
 
     Parameters
     ----------
@@ -25,25 +253,36 @@ def read_signal(record_path: str | Path) -> tuple[np.ndarray, float, list[str]]:
         Sampling rate in Hz.
     names : list of str
         Lead names, one per column.
+
+    Raises
+    ------
+    EcgError
+        Naming the header or signal file: see :func:`read_header` and
+        :func:`check_signal_files`.
     """
     import wfdb
 
     record_path = Path(record_path)
-    header = record_path.with_suffix(".hea")
-    if not header.exists():
-        raise EcgError("WFDB header not found", header)
+    info = read_header(record_path)
+    header = info.path
+    check_signal_files(info)
     try:
         rec = wfdb.rdrecord(str(record_path))
     except Exception as exc:  # wfdb raises many types for malformed files
         raise EcgError(f"cannot read WFDB record: {_one_line(exc)}", header) from exc
-    fs = float(rec.fs or 0)
-    if not np.isfinite(fs) or fs <= 0 or fs > 100_000:
-        raise EcgError(f"sampling frequency must be in (0, 100000] Hz, got {rec.fs}", header)
-    if rec.p_signal is None or rec.p_signal.size == 0:
+    if rec.fs is None or not math.isclose(float(rec.fs), info.fs, rel_tol=1e-9):
+        raise EcgError(
+            f"header's sampling frequency {info.fs:g} Hz was read as {rec.fs} by wfdb", header
+        )
+    if rec.p_signal is None or rec.p_signal.ndim != 2 or rec.p_signal.shape[0] == 0:
         raise EcgError("record holds no samples", header)
-    if np.any(np.asarray(rec.adc_gain) == 0):
-        raise EcgError("a signal has ADC gain 0", header)
-    return np.asarray(rec.p_signal, dtype=np.float64), fs, list(rec.sig_name)
+    if rec.p_signal.shape[1] != len(info.signals):
+        raise EcgError(
+            f"read {rec.p_signal.shape[1]} signals, the header describes {len(info.signals)}",
+            header,
+        )
+    names = [str(n).strip() or f"signal{i}" for i, n in enumerate(rec.sig_name or [])]
+    return np.asarray(rec.p_signal, dtype=np.float64), info.fs, names
 
 
 def read_annotations(record_path: str | Path, extension: str = "atr"):
@@ -55,18 +294,35 @@ def read_annotations(record_path: str | Path, extension: str = "atr"):
         Annotation positions in samples.
     symbols : list of str
         Annotation symbols (beat and non-beat).
+
+    Raises
+    ------
+    EcgError
+        Naming the annotation file when it is missing, empty or not a WFDB
+        annotation file.
     """
     import wfdb
 
     record_path = Path(record_path)
     path = record_path.with_suffix(f".{extension}")
-    if not path.exists():
+    if not path.is_file():
         raise EcgError("annotation file not found", path)
+    size = path.stat().st_size
+    if size == 0:
+        raise EcgError("annotation file is empty", path)
+    if size % 2:
+        raise EcgError(f"not a WFDB annotation file (odd size {size}: truncated or corrupt)", path)
     try:
         ann = wfdb.rdann(str(record_path), extension)
     except Exception as exc:
         raise EcgError(f"cannot read annotations: {_one_line(exc)}", path) from exc
-    return np.asarray(ann.sample, dtype=np.int64), list(ann.symbol)
+    samples = np.asarray(ann.sample, dtype=np.int64)
+    symbols = list(ann.symbol)
+    if len(samples) != len(symbols):
+        raise EcgError("annotation positions and symbols do not pair up (corrupt file)", path)
+    if len(samples) and samples.min() < 0:
+        raise EcgError("annotation file holds negative sample positions (corrupt file)", path)
+    return samples, symbols
 
 
 def _one_line(exc: BaseException) -> str:

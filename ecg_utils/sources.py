@@ -5,7 +5,7 @@ Two sources are supported:
 * the MIT-BIH Arrhythmia Database 1.0.0 from PhysioNet (``.hea/.dat/.atr`` per record),
   downloaded with ``pooch`` and checked against PhysioNet's published SHA-256 sums;
 * the Kaggle "ECG Heartbeat Categorization" set (``shayanfazeli/heartbeat``): beats
-  already cut to 187 samples at 125 Hz, one beat per CSV row followed by its label.
+  already cut to 187 samples at 120 Hz, one beat per CSV row followed by its label.
 
 Nothing here touches the network or the disk at import time; ``pooch``, ``requests``,
 ``pandas`` and ``kaggle`` are imported inside the functions that need them.
@@ -602,7 +602,7 @@ def load_kaggle_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     path : path
-        CSV without header; each row holds 187 samples (125 Hz, values in [0, 1])
+        CSV without header; each row holds 187 samples (120 Hz, values in [0, 1])
         followed by the AAMI label 0..4 written as a float.
 
     Returns
@@ -748,7 +748,7 @@ def write_kaggle_csv(x: np.ndarray, y: np.ndarray, path: str | os.PathLike) -> N
     Parameters
     ----------
     x : ndarray, shape (n_beats, 187)
-        Beats at 125 Hz.
+        Beats at 120 Hz.
     y : ndarray, shape (n_beats,)
         Integer labels 0..4.
     path : path

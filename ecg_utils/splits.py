@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,7 +126,9 @@ def validation_by_records(
     validation records contain S and V beats.
     """
     folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    train_pos, val_pos = next(folds.split(idx, y[idx], groups=records[idx]))
+    with warnings.catch_warnings():  # rare classes (8 Q beats in DS1) cannot fill every fold
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        train_pos, val_pos = next(folds.split(idx, y[idx], groups=records[idx]))
     return np.sort(idx[train_pos]), np.sort(idx[val_pos])
 
 
@@ -151,10 +154,25 @@ def make_split(
         Seed of the validation split.
     """
     check_protocol(protocol)
+    if not 0 < val_fraction < 1:
+        raise EcgError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    if len(beats) == 0:
+        raise EcgError("no beats to split")
+    try:
+        return _make_split(beats, protocol, val_fraction, seed, test_beats)
+    except ValueError as exc:  # scikit-learn: too few beats or records of a class
+        raise EcgError(f"cannot split the beats for the {protocol} protocol: {exc}") from None
+
+
+def _make_split(
+    beats: Beats, protocol: str, val_fraction: float, seed: int, test_beats: int | None
+) -> Split:
     y = beats.y
     if protocol == "kaggle":
         if test_beats is not None:
             n = len(y)
+            if not 0 < test_beats < n:
+                raise EcgError(f"test_beats must be in (0, {n}), got {test_beats}")
             train, test = np.arange(n - test_beats), np.arange(n - test_beats, n)
         else:
             train, test = kaggle_split(y)

@@ -7,17 +7,15 @@ Every number in the report comes from the JSON files this module writes under
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ._io import write_text_atomic
-from .beats import CLASS_NAMES, Beats, build_beats
-from .checkpoint import load_model
+from ._io import environment_info, write_text_atomic
+from .beats import CLASS_NAMES, Beats, build_beats, file_checksums
+from .checkpoint import LoadedModel, load_model
 from .evaluation import (
     bootstrap_ci,
     classification_metrics,
@@ -25,7 +23,7 @@ from .evaluation import (
     plot_learning_curves,
 )
 from .inference import predict_beats
-from .splits import DS1, DS2, PACED, Split, make_split
+from .splits import DS1, DS2, PACED, SPLIT_SEED, Split, make_split
 from .training import TrainConfig, save_trained, train
 
 KAGGLE_REFERENCE_COUNTS = {"N": 90589, "S": 2779, "V": 7236, "F": 803, "Q": 8039}
@@ -130,30 +128,6 @@ def quick_config(cfg: TrainConfig) -> TrainConfig:
     return cfg.replace(epochs=1, batch_size=max(cfg.batch_size, 256), patience=0)
 
 
-def environment_info() -> dict:
-    """Package versions, platform and git commit, for the results' metadata."""
-    import importlib.metadata as md
-
-    versions = {}
-    for pkg in ("numpy", "scipy", "torch", "wfdb", "scikit-learn", "pandas"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": versions,
-        "git_commit": commit,
-    }
-
-
 def write_json(path: Path, obj) -> None:
     write_text_atomic(
         path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
@@ -170,12 +144,23 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def evaluate_weights(weights: Path, beats: Beats, split: Split, n_boot: int = 1000) -> dict:
-    """Test-set metrics of a weights file on a protocol, with bootstrap intervals.
+def training_metadata(beats: Beats) -> dict:
+    """What weights metadata records about the data a model was trained on."""
+    return {
+        "data_fingerprint": beats.meta.get("fingerprint"),
+        "segmentation_version": beats.meta.get("segmentation_version"),
+        "split_seed": SPLIT_SEED,
+    }
+
+
+def evaluate_weights(
+    weights: Path | LoadedModel, beats: Beats, split: Split, n_boot: int = 1000
+) -> dict:
+    """Test-set metrics of a weights file (or a loaded model) on a protocol.
 
     Intervals resample records for the inter-patient protocol and beats otherwise.
     """
-    loaded = load_model(weights)
+    loaded = weights if isinstance(weights, LoadedModel) else load_model(weights)
     test = beats.subset(split.test)
     pred = predict_beats(loaded, test).argmax(1)
     metrics = classification_metrics(test.y, pred)
@@ -259,7 +244,7 @@ def run_experiment(
         resume=True,
         progress=opts.progress,
     )
-    save_trained(trained, weights, {"data_fingerprint": beats.meta.get("fingerprint")})
+    save_trained(trained, weights, training_metadata(beats))
     metrics = evaluate_weights(weights, beats, split, n_boot=n_boot)
     plot_confusion_matrices(
         metrics["confusion"], opts.figures_dir / f"confusion_{exp.name}.png", exp.title
@@ -340,6 +325,10 @@ def run_study(opts: StudyOptions) -> dict:
         "seconds": time.perf_counter() - t0,
         "environment": environment_info(),
         "data_fingerprint": beats.meta.get("fingerprint"),
+        "data_files": file_checksums(opts.mitdb_dir, beats.meta.get("records") or []),
+        "segmentation_version": beats.meta.get("segmentation_version"),
+        "split_seed": SPLIT_SEED,
+        "seeds": {name: r["config"]["seed"] for name, r in done.items()},
     }
     write_json(opts.results_dir / "study.json", summary)
     return summary

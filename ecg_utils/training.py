@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,11 +15,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
-from ._io import EcgError, atomic_path
-from .beats import CLASS_NAMES, Beats, feature_matrix
+from ._io import EcgError, atomic_path, environment_info
+from .beats import CLASS_NAMES, FEATURE_SETS, FS_BEAT, Beats, feature_matrix
 from .checkpoint import save_model
 from .inference import predict_proba
-from .models import build_model, count_parameters
+from .models import MODELS, build_model, count_parameters
 
 
 @dataclass
@@ -72,8 +74,22 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise EcgError for values that cannot work."""
+        """Raise EcgError for values that cannot work (wrong types included)."""
+        self._check_types()
         checks = [
+            (
+                self.architecture in MODELS,
+                f"unknown architecture {self.architecture!r}; known: {', '.join(MODELS)}",
+            ),
+            (
+                self.feature_set is None or self.feature_set in FEATURE_SETS,
+                f"unknown feature set {self.feature_set!r}; known: {', '.join(FEATURE_SETS)}",
+            ),
+            (math.isfinite(self.lr), f"learning rate must be finite, got {self.lr}"),
+            (
+                math.isfinite(self.weight_decay),
+                f"weight decay must be finite, got {self.weight_decay}",
+            ),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
@@ -95,10 +111,65 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise EcgError(message)
+        self._check_model_args()
+
+    def _check_types(self) -> None:
+        kinds = {
+            "architecture": (str,),
+            "model_args": (dict,),
+            "feature_set": (str, type(None)),
+            "epochs": (int,),
+            "batch_size": (int,),
+            "lr": (int, float),
+            "weight_decay": (int, float),
+            "schedule": (str,),
+            "loss": (str,),
+            "sampler": (str,),
+            "augment": (bool,),
+            "patience": (int,),
+            "protocol": (str,),
+            "val_fraction": (int, float),
+            "seed": (int,),
+            "threads": (int,),
+        }
+        for name, types in kinds.items():
+            value = getattr(self, name)
+            wrong_bool = isinstance(value, bool) and bool not in types
+            if wrong_bool or not isinstance(value, types):
+                expected = " or ".join(
+                    "null"
+                    if t is type(None)
+                    else {"str": "text", "dict": "object"}.get(t.__name__, t.__name__)
+                    for t in types
+                )
+                raise EcgError(f"training option {name} must be {expected}, got {value!r}")
+
+    def _check_model_args(self) -> None:
+        import inspect
+
+        fixed = {"num_classes", "n_features"} & set(self.model_args)
+        if fixed:
+            raise EcgError(
+                f"model_args may not set {', '.join(sorted(fixed))}: the number of classes is "
+                "fixed (5) and n_features follows feature_set"
+            )
+        try:
+            inspect.signature(MODELS[self.architecture]).bind(**self.model_args)
+        except TypeError as exc:
+            raise EcgError(f"model_args do not fit {self.architecture}: {exc}") from None
+        if (
+            self.feature_set
+            and "n_features" not in inspect.signature(MODELS[self.architecture]).parameters
+        ):
+            raise EcgError(f"architecture {self.architecture} takes no per-beat features")
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         """Build a config from a mapping; unknown keys are errors."""
+        if not isinstance(values, dict):
+            raise EcgError(
+                f"a training configuration must be a mapping, got {type(values).__name__}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -138,7 +209,7 @@ def class_weights(y: np.ndarray, n_classes: int = len(CLASS_NAMES)) -> np.ndarra
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Randomly perturb beats ``(batch, 1, 187)`` at 125 Hz, then clip to [0, 1].
+    """Randomly perturb beats ``(batch, 1, 187)`` at 120 Hz, then clip to [0, 1].
 
     Amplitude scale 0.85–1.15 about the beat's baseline, a slow sinusoidal baseline
     wander (0.1–0.5 Hz, up to 0.05 of full scale), Gaussian noise at 25–40 dB SNR and a
@@ -152,7 +223,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
     baseline = x[..., -1:].clone()
     x = baseline + (x - baseline) * uniform(0.85, 1.15)
-    t = torch.arange(n, dtype=x.dtype) / 125.0
+    t = torch.arange(n, dtype=x.dtype) / FS_BEAT
     freq, phase, amp = uniform(0.1, 0.5), uniform(0, 2 * np.pi), uniform(0, 0.05)
     x = x + amp * torch.sin(2 * np.pi * freq * t + phase)
     power = x.var(dim=2, keepdim=True).clamp_min(1e-6)
@@ -221,16 +292,33 @@ def _save_checkpoint(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict | None:
+def _load_checkpoint(path: Path, cfg: TrainConfig, data_key: str) -> dict | None:
     if not path.exists():
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise EcgError(f"cannot resume from checkpoint: {exc}", path) from exc
-    if json.loads(state["config"]) != cfg.to_dict():
+        config = json.loads(state["config"])
+    except Exception as exc:  # truncated, foreign or damaged file
+        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise EcgError(
+            f"cannot resume from this checkpoint ({detail}); remove it to start afresh", path
+        ) from None
+    if config != cfg.to_dict():
         raise EcgError("checkpoint was made with a different configuration; remove it", path)
+    if state.get("data") != data_key:
+        raise EcgError("checkpoint was made with different training data; remove it", path)
     return state
+
+
+def data_key(*parts: Beats) -> str:
+    """SHA-256 over the beats and labels of ``parts`` (checkpoints refuse other data)."""
+    h = hashlib.sha256()
+    for b in parts:
+        h.update(str(b.x.shape).encode())
+        h.update(np.ascontiguousarray(b.x, dtype=np.float32).tobytes())
+        h.update(np.ascontiguousarray(b.y, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(b.rr, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 def train(
@@ -248,7 +336,7 @@ def train(
     ----------
     cfg : TrainConfig
     train_beats, val_beats : Beats
-        Beats ``(n, 187)`` at 125 Hz with labels; validation never touches the test set.
+        Beats ``(n, 187)`` at 120 Hz with labels; validation never touches the test set.
     checkpoint : path, optional
         Where to save the full training state after every epoch (for ``resume``).
     resume : bool
@@ -257,12 +345,28 @@ def train(
     stop_after : int, optional
         Stop (as if interrupted) after this many epochs of this call; for tests.
     """
-    from tqdm.auto import tqdm
-
     if len(train_beats) == 0 or len(val_beats) == 0:
         raise EcgError("training and validation sets must not be empty")
+    threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, train_beats, val_beats, checkpoint, resume, progress, stop_after)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    cfg: TrainConfig,
+    train_beats: Beats,
+    val_beats: Beats,
+    checkpoint: str | Path | None,
+    resume: bool,
+    progress: bool,
+    stop_after: int | None,
+) -> TrainResult:
+    from tqdm.auto import tqdm
+
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     aug_generator = torch.Generator().manual_seed(cfg.seed + 1)
@@ -286,7 +390,8 @@ def train(
     best = {"score": -1.0, "epoch": 0, "state": None}
     start_epoch, elapsed = 1, 0.0
     ckpt_path = Path(checkpoint) if checkpoint else None
-    state = _load_checkpoint(ckpt_path, cfg) if (resume and ckpt_path) else None
+    key = data_key(train_beats, val_beats) if ckpt_path else ""
+    state = _load_checkpoint(ckpt_path, cfg, key) if (resume and ckpt_path) else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -336,6 +441,7 @@ def train(
                 ckpt_path,
                 {
                     "config": json.dumps(cfg.to_dict()),
+                    "data": key,
                     "epoch": epoch,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
@@ -382,6 +488,7 @@ def save_trained(result: TrainResult, path: str | Path, extra_meta: dict | None 
         "best_epoch": result.best_epoch,
         "train_seconds": round(result.seconds, 1),
         "n_parameters": result.n_parameters,
+        "environment": environment_info(),
         **(extra_meta or {}),
     }
     save_model(result.model, path, meta)

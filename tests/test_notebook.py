@@ -17,7 +17,8 @@ NOTEBOOK = ROOT / "ecg_classification.ipynb"
 
 
 def _builder():
-    spec = importlib.util.spec_from_file_location("build_notebook", ROOT / "tools/build_notebook.py")
+    builder = ROOT / "tools" / "build_notebook.py"
+    spec = importlib.util.spec_from_file_location("build_notebook", builder)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

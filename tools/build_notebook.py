@@ -101,9 +101,11 @@ print("MIT-BIH records in", mitdb)""",
         "md",
         """## 2. Beats
 
-Each record is resampled to 125 Hz and cut into 10 s windows normalised to [0, 1]; each
-annotated beat becomes 1.2 T samples from its R peak (T: the window's median RR),
-zero-padded to 187. Labels follow the AAMI mapping of the annotation symbols.""",
+Each annotated beat becomes every third 360 Hz sample (120 Hz) from its R peak, over
+1.2 × its next RR interval, min-max scaled to [0, 1] and zero-padded to 187 samples. This
+is what the published Kaggle rows are (traced back to records 122 and 103), although the
+paper describes 125 Hz and 10 s normalisation windows. Labels follow the AAMI mapping of
+the annotation symbols; each record's last beat has no next RR and is dropped, as in Kaggle.""",
     ),
     (
         "code",
@@ -185,9 +187,9 @@ results = load_results(OUT / "results")
 for name, r in sorted(results.items()):
     if "test" in r:
         m = r["test"]
+        se = {c: 100 * m["classes"][c]["sensitivity"] for c in ("S", "V")}
         print(f"{r['protocol']:14} {r['title']:40} acc {100 * m['accuracy']:6.2f} %  "
-              f"macro-F1 {m['macro_f1']:.3f}  S Se {100 * m['classes']['S']['sensitivity']:5.1f} %  "
-              f"V Se {100 * m['classes']['V']['sensitivity']:5.1f} %")""",
+              f"macro-F1 {m['macro_f1']:.3f}  S Se {se['S']:5.1f} %  V Se {se['V']:5.1f} %")""",
     ),
     (
         "code",
@@ -209,7 +211,11 @@ display(Markdown(report_path.read_text()))""",
 
 def build(path: Path) -> None:
     nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     for kind, source in CELLS:
         nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))

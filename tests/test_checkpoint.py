@@ -1,0 +1,164 @@
+"""Tests for ecg_utils.checkpoint: weight files are plain CPU state dicts, loaded safely."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+from ecg_utils import EcgError
+from ecg_utils.checkpoint import load_model, load_state_dict, metadata_path, save_model
+from ecg_utils.models import ECG1DCNN, ResNet1D
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A ResNet1D with RR features saved with its metadata."""
+    torch.manual_seed(0)
+    model = ResNet1D(width=4, n_features=6)
+    path = tmp_path / "model.pth"
+    meta = {
+        "architecture": "resnet1d",
+        "model_args": {"num_classes": 5, "width": 4, "n_features": 6},
+        "feature_set": "rr",
+        "train_config": {"seed": 3},
+    }
+    save_model(model, path, meta)
+    return model, path
+
+
+def test_saved_weights_load_with_the_seed_readme_snippet(tmp_path):
+    path = tmp_path / "ecg_cnn.pth"
+    save_model(ECG1DCNN(), path, {"architecture": "ecg1dcnn", "model_args": {}})
+    model = ECG1DCNN()
+    model.load_state_dict(torch.load(path))  # the README's line, on a CPU-only machine
+    state = torch.load(path)
+    assert all(t.device.type == "cpu" for t in state.values())
+
+
+def test_round_trip_restores_weights_and_metadata(saved):
+    model, path = saved
+    loaded = load_model(path)
+    assert isinstance(loaded.model, ResNet1D) and not loaded.model.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[k], v)
+    assert loaded.feature_set == "rr"
+    assert loaded.meta["classes"] == ["N", "S", "V", "F", "Q"]
+    assert (loaded.meta["fs"], loaded.meta["input_length"]) == (125, 187)
+    assert loaded.meta["train_config"] == {"seed": 3}
+
+
+def test_seed_weights_load_without_metadata(seed_weights):
+    loaded = load_model(seed_weights)
+    assert isinstance(loaded.model, ECG1DCNN) and not loaded.model.training
+    assert "no metadata file" in loaded.meta["note"]
+    assert loaded.feature_set is None
+
+
+def test_weights_of_another_architecture_do_not_fit(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save(ResNet1D(width=4).state_dict(), path)  # no metadata: taken for ECG1DCNN
+    with pytest.raises(EcgError, match="do not fit architecture 'ecg1dcnn'") as err:
+        load_model(path)
+    assert str(err.value).startswith(str(path))
+    assert "missing conv1.weight" in str(err.value)
+
+
+def test_weights_with_other_shapes_do_not_fit(tmp_path):
+    path = tmp_path / "three.pth"
+    torch.save(ECG1DCNN(num_classes=3).state_dict(), path)
+    with pytest.raises(EcgError, match=r"do not fit .*fc2.weight \(3, 128\) vs \(5, 128\)"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (lambda good: good[: len(good) // 2], "truncated or corrupt"),
+        (lambda good: good[:100], "truncated or corrupt"),
+        (lambda good: b"", "weights file is empty"),
+        (lambda good: b"hello, I am not a model\n", "not a"),
+        (lambda good: os.urandom(4096), "not a"),
+    ],
+    ids=["half", "head", "empty", "text", "random"],
+)
+def test_damaged_weights_are_refused(tmp_path, content, message):
+    good = tmp_path / "good.pth"
+    torch.save(ECG1DCNN().state_dict(), good)
+    path = tmp_path / "bad.pth"
+    path.write_bytes(content(good.read_bytes()))
+    with pytest.raises(EcgError, match=message) as err:
+        load_model(path)
+    assert str(err.value).startswith(str(path))
+
+
+def test_missing_weights(tmp_path):
+    with pytest.raises(EcgError, match="weights file not found"):
+        load_model(tmp_path / "nope.pth")
+
+
+class Payload:
+    """Runs a shell command when unpickled: what a malicious weights file would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_weights_with_a_pickle_payload_are_refused_unrun(tmp_path, zip_format):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.pth"
+    state = {"conv1.weight": torch.zeros(1), "payload": Payload(marker)}
+    torch.save(state, path, _use_new_zipfile_serialization=zip_format)
+    with pytest.raises(EcgError, match="refused to load") as err:
+        load_model(path)
+    assert "system" in str(err.value)
+    assert not marker.exists()
+
+
+def test_plain_pickle_payload_is_refused_unrun(tmp_path):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(EcgError):
+        load_state_dict(path)
+    assert not marker.exists()
+
+
+def test_training_checkpoint_is_not_taken_for_weights(tmp_path):
+    path = tmp_path / "run.ckpt"
+    torch.save({"model": ECG1DCNN().state_dict(), "optimizer": {}, "epoch": 1}, path)
+    with pytest.raises(EcgError, match="training checkpoint"):
+        load_state_dict(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "metadata is not valid JSON"),
+        ("[1, 2]", "metadata lacks 'architecture'"),
+        ('{"model_args": {}}', "metadata lacks 'architecture'"),
+        ('{"architecture": "transformer"}', "unknown model"),
+        ('{"architecture": "ecg1dcnn", "model_args": [1]}', "'model_args' must be an object"),
+        ('{"architecture": "ecg1dcnn", "model_args": {"depth": 3}}', "unknown model"),
+        ('{"architecture": "ecg1dcnn", "classes": ["A", "B"]}', "classes"),
+    ],
+)
+def test_bad_metadata_is_refused(saved, text, message):
+    _, path = saved
+    metadata_path(path).write_text(text)
+    with pytest.raises(EcgError, match=message) as err:
+        load_model(path)
+    assert str(err.value).startswith(str(metadata_path(path)))
+
+
+def test_save_model_leaves_no_temporary_files(saved):
+    _, path = saved
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.json", "model.pth"]
+    assert json.loads(metadata_path(path).read_text())["architecture"] == "resnet1d"

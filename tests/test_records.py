@@ -1,0 +1,201 @@
+"""Tests for ecg_utils.records: damaged or lying WFDB files end in one clear EcgError.
+
+Every case starts from a valid synthetic record (two leads, format 212, 360 Hz), damages
+one file, and checks that reading fails with an EcgError naming the damaged file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecg_utils import EcgError
+from ecg_utils.beats import BEAT_LENGTH, read_record_beats
+from ecg_utils.records import read_annotations, read_header, read_signal
+
+
+def edit_header(old: str, new: str):
+    """A damage function replacing ``old`` by ``new`` in the header."""
+
+    def damage(rec):
+        text = rec.file("hea").read_text()
+        assert old in text, text
+        rec.file("hea").write_text(text.replace(old, new, 1))
+
+    return damage
+
+
+def cut(ext: str, keep):
+    """A damage function keeping ``keep(data)`` bytes of a file."""
+
+    def damage(rec):
+        data = rec.file(ext).read_bytes()
+        rec.file(ext).write_bytes(data[: keep(data)])
+
+    return damage
+
+
+def zero_gain(rec):
+    """Set the ADC gain of the first signal to 0 (``syn.dat 212 0(-1893)/mV ...``)."""
+    lines = rec.file("hea").read_text().splitlines()
+    fields = lines[1].split(" ")
+    fields[2] = "0" + fields[2][fields[2].index("(") :]
+    lines[1] = " ".join(fields)
+    rec.file("hea").write_text("\n".join(lines) + "\n")
+
+
+def remove(ext: str):
+    return lambda rec: rec.file(ext).unlink()
+
+
+def overwrite(ext: str, data: bytes):
+    return lambda rec: rec.file(ext).write_bytes(data)
+
+
+BAD_RECORDS = {
+    "missing header": (remove("hea"), "hea", "header not found"),
+    "empty header": (overwrite("hea", b""), "hea", "header is empty"),
+    "binary header": (overwrite("hea", b"\x00\xff\xfe junk\n"), "hea", "not ASCII"),
+    "longer than the data": (
+        edit_header("360 10800", "360 20000"),
+        "dat",
+        "truncated: 32400 bytes hold about 10800 samples per signal, the header announces 20000",
+    ),
+    "unknown format": (edit_header(".dat 212", ".dat 999"), "hea", "unknown signal format 999"),
+    "gain 0": (zero_gain, "hea", "ADC gain is 0 in syn.dat (uncalibrated signal)"),
+    "fs 0": (edit_header("2 360 ", "2 0 "), "hea", "sampling frequency must be in (0, 100000]"),
+    "fs negative": (edit_header("2 360 ", "2 -360 "), "hea", "got -360"),
+    "fs absurd": (edit_header("2 360 ", "2 1e9 "), "hea", "got 1e9"),
+    "fs nan": (edit_header("2 360 ", "2 nan "), "hea", "got nan"),
+    "fs not a number": (edit_header("2 360 ", "2 fast "), "hea", "not a number: 'fast'"),
+    "zero samples": (edit_header("360 10800", "360 0"), "hea", "holds 0 samples"),
+    "fractional samples": (edit_header("360 10800", "360 10.5"), "hea", "not a whole number"),
+    "missing signal line": (edit_header("syn 2 ", "syn 3 "), "hea", "announces 3 signals"),
+    "no signals": (edit_header("syn 2 ", "syn 0 "), "hea", "no signals"),
+    "multi-segment": (edit_header("syn 2 ", "syn/2 2 "), "hea", "multi-segment"),
+    "path in file name": (edit_header("syn.dat", "../syn.dat"), "hea", "plain file name"),
+    "truncated data": (cut("dat", lambda d: len(d) // 3), "dat", "truncated"),
+    "data one byte short": (cut("dat", lambda d: len(d) - 1), "dat", "truncated"),
+    "empty data": (cut("dat", lambda d: 0), "dat", "signal file is empty"),
+    "missing data": (remove("dat"), "dat", "signal file not found"),
+    "missing annotations": (remove("atr"), "atr", "annotation file not found"),
+    "empty annotations": (overwrite("atr", b""), "atr", "annotation file is empty"),
+    "odd-sized annotations": (cut("atr", lambda d: 11), "atr", "not a WFDB annotation file"),
+    "junk annotations": (overwrite("atr", bytes(range(256)) * 3 + b"\x01"), "atr", "annotation"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RECORDS), ids=list(BAD_RECORDS))
+def test_bad_record_is_one_clear_error_naming_the_file(synthetic_record, case):
+    damage, ext, message = BAD_RECORDS[case]
+    rec = synthetic_record(seconds=30, symbols=("N",))
+    damage(rec)
+    with pytest.raises(EcgError) as err:
+        read_record_beats(rec.path)
+    text = str(err.value)
+    assert text.startswith(str(rec.file(ext))), text
+    assert message in text
+    assert "\n" not in text
+
+
+def test_valid_record_reads(synthetic_record):
+    rec = synthetic_record(seconds=30)
+    sig, fs, names = read_signal(rec.path)
+    assert fs == 360.0 and names == ["MLII", "V1"]
+    assert sig.shape == (10800, 2)
+    np.testing.assert_allclose(sig, rec.signal, atol=2e-3)  # 12-bit quantisation
+    samples, symbols = read_annotations(rec.path)
+    np.testing.assert_array_equal(samples, rec.samples)
+    assert symbols == rec.symbols
+
+
+def test_header_fields_are_parsed(synthetic_record):
+    info = read_header(synthetic_record(seconds=30).path)
+    assert (info.record_name, info.fs, info.sig_len) == ("syn", 360.0, 10800)
+    assert [(s.file_name, s.fmt, s.name) for s in info.signals] == [
+        ("syn.dat", "212", "MLII"),
+        ("syn.dat", "212", "V1"),
+    ]
+
+
+def test_header_without_length_reads_the_whole_file(synthetic_record):
+    rec = synthetic_record(seconds=30)
+    edit_header("360 10800", "360")(rec)
+    sig, _, _ = read_signal(rec.path)
+    assert sig.shape == (10800, 2)
+
+
+def test_real_header_is_accepted(mitdb_dir):
+    info = read_header(mitdb_dir / "100")
+    assert (info.fs, info.sig_len, [s.name for s in info.signals]) == (
+        360.0,
+        650000,
+        ["MLII", "V5"],
+    )
+
+
+def test_record_without_the_lead_uses_the_first_with_a_note(synthetic_record):
+    beats = read_record_beats(synthetic_record(leads=("V1", "V2")).path, lead="MLII")
+    assert beats.meta["lead"] == "V1"
+    assert "lead MLII not found, using V1" in beats.meta["lead_note"]
+
+
+def write_raw(folder, name, digital, gain=200.0, fs=360):
+    """A one-lead format-16 record from digital values, with one beat annotation per second."""
+    import wfdb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=["mV"],
+        sig_name=["MLII"],
+        d_signal=np.asarray(digital, dtype=np.int64).reshape(-1, 1),
+        fmt=["16"],
+        adc_gain=[gain],
+        baseline=[0],
+        write_dir=str(folder),
+    )
+    peaks = np.arange(fs // 2, len(digital), fs)
+    if len(peaks):
+        wfdb.wrann(name, "atr", peaks, ["N"] * len(peaks), write_dir=str(folder))
+    return folder / name
+
+
+@pytest.mark.parametrize("value", [0, 100, -500])
+def test_flat_line_record_gives_zero_beats(tmp_path, value):
+    beats = read_record_beats(write_raw(tmp_path, "flat", np.full(3600, value)))
+    assert len(beats) == 10
+    assert np.all(beats.x == 0)
+
+
+def test_all_nan_record_is_a_clear_error(tmp_path):
+    path = write_raw(tmp_path, "gap", np.full(3600, -32768))  # format 16's "no sample"
+    with pytest.raises(EcgError, match="no finite samples") as err:
+        read_record_beats(path)
+    assert str(err.value).startswith(str(path.with_suffix(".dat")))
+
+
+def test_record_with_gaps_is_interpolated(tmp_path):
+    digital = (200 * np.sin(np.arange(3600) / 20)).astype(np.int64)
+    digital[500:900] = -32768
+    beats = read_record_beats(write_raw(tmp_path, "holes", digital))
+    assert len(beats) == 10 and np.all(np.isfinite(beats.x))
+
+
+def test_record_shorter_than_one_beat(tmp_path):
+    beats = read_record_beats(write_raw(tmp_path, "short", np.arange(250) % 50))
+    assert beats.x.shape == (1, BEAT_LENGTH)  # one beat at 0.5 s of a 0.7 s record
+    assert beats.x.min() >= 0 and beats.x.max() <= 1
+
+
+def test_annotations_beyond_the_end_are_dropped(synthetic_record):
+    import wfdb
+
+    rec = synthetic_record(seconds=5, leads=("MLII",))
+    wfdb.wrann(
+        "syn", "atr", np.array([180, 900, 5000]), ["N", "V", "N"], write_dir=str(rec.path.parent)
+    )
+    beats = read_record_beats(rec.path)
+    np.testing.assert_array_equal(beats.r_peak, [180, 900])
+    np.testing.assert_array_equal(beats.y, [0, 2])

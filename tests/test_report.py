@@ -1,0 +1,88 @@
+"""Tests for ecg_utils.report: a report from results files, or one clear error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import tmp_files
+
+from ecg_utils import EcgError
+from ecg_utils.report import load_results, render_report, write_report
+
+
+@pytest.fixture
+def results(tmp_path, quick_study):
+    """A copy of the quick study's results that a test may damage."""
+    folder = tmp_path / "results"
+    shutil.copytree(quick_study / "results", folder)
+    return folder
+
+
+def test_report_from_a_study(results, tmp_path):
+    path = write_report(results, tmp_path / "report.md")
+    text = path.read_text()
+    for heading in (
+        "## Data",
+        "## Kaggle protocol",
+        "## Inter-patient protocol",
+        "## Failure analysis",
+        "## Reproducibility",
+        "## References",
+    ):
+        assert heading in text
+    assert "split seed 2018" in text and "git commit" in text
+    assert "more beats than ours" in text  # 13 short records: far fewer than Kaggle's
+
+
+def test_partial_results_give_a_partial_report(results, tmp_path):
+    for p in results.glob("seed_*.json"):
+        p.unlink()
+    text = write_report(results, tmp_path / "report.md").read_text()
+    assert "## Data" in text and "## Kaggle protocol" not in text
+
+
+def test_kaggle_difference_wording():
+    ds = {
+        "n_beats": 109_494,
+        "counts": {"N": 90_631, "S": 2_781, "V": 7_236, "F": 803, "Q": 8_043},
+        "kaggle_reference_counts": {"N": 90589, "S": 2779, "V": 7236, "F": 803, "Q": 8039},
+        "records": ["100"] * 48,
+    }
+    assert "The Kaggle set has 48 fewer beats\nthan ours" in render_report({"dataset": ds})
+
+
+def test_empty_results_folder_is_an_error_and_writes_nothing(tmp_path):
+    (tmp_path / "results").mkdir()
+    with pytest.raises(EcgError, match=r"no results files \(\*\.json\)") as err:
+        write_report(tmp_path / "results", tmp_path / "report.md")
+    assert str(err.value).startswith(str(tmp_path / "results"))
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_missing_results_folder_is_an_error(tmp_path):
+    with pytest.raises(EcgError, match="results folder not found"):
+        load_results(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("{oops", "not a valid results file"), ("[]", "expected a JSON object")]
+)
+def test_unreadable_results_file_is_named(results, tmp_path, text, message):
+    (results / "seed_ip.json").write_text(text)
+    with pytest.raises(EcgError, match=message) as err:
+        write_report(results, tmp_path / "report.md")
+    assert str(err.value).startswith(str(results / "seed_ip.json"))
+
+
+def test_results_from_another_version_keep_the_old_report(results, tmp_path):
+    report = tmp_path / "report.md"
+    report.write_text("old report")
+    data = json.loads((results / "dataset.json").read_text())
+    del data["kaggle_reference_counts"]
+    (results / "dataset.json").write_text(json.dumps(data))
+    with pytest.raises(EcgError, match="incomplete or from another version"):
+        write_report(results, report)
+    assert report.read_text() == "old report"
+    assert tmp_files(tmp_path) == []

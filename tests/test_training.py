@@ -1,0 +1,202 @@
+"""Tests for ecg_utils.training: configuration checks, exact resume and reproducibility."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ecg_utils import EcgError
+from ecg_utils.beats import BEAT_LENGTH, Beats
+from ecg_utils.checkpoint import load_model
+from ecg_utils.training import TrainConfig, save_trained, train
+
+TINY = TrainConfig(epochs=3, batch_size=64, lr=3e-3, seed=5, threads=1)
+"""A configuration that trains in well under a second on :func:`tiny_beats`."""
+
+
+def tiny_beats(n: int = 600, seed: int = 0) -> Beats:
+    """Learnable fake beats: the label sets the level of the beat."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 5, n)
+    x = 0.2 * y[:, None] + 0.1 * rng.random((n, BEAT_LENGTH))
+    rr = 0.8 + 0.1 * rng.random((n, 4))
+    return Beats(
+        x.clip(0, 1).astype(np.float32),
+        y.astype(np.int64),
+        np.full(n, "syn", dtype="<U8"),
+        np.arange(n) * 300,
+        rr.astype(np.float32),
+    )
+
+
+@pytest.fixture(scope="module")
+def data():
+    beats = tiny_beats()
+    return beats.subset(np.arange(500)), beats.subset(np.arange(500, 600))
+
+
+@pytest.fixture(scope="module")
+def reference(data):
+    """An uninterrupted run of TINY."""
+    return train(TINY, *data, progress=False)
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+# ---------------------------------------------------------------------------
+# TrainConfig
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"epochz": 3}, "unknown training option"),
+        ({"epochs": -1}, "epochs must be >= 1"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"batch_size": 0}, "batch size must be >= 1"),
+        ({"protocol": "bogus"}, "unknown protocol 'bogus'"),
+        ({"lr": 0}, "learning rate must be > 0"),
+        ({"lr": float("inf")}, "learning rate must be finite"),
+        ({"val_fraction": 1.0}, "val_fraction"),
+        ({"schedule": "linear"}, "unknown schedule"),
+        ({"loss": "focal"}, "unknown loss"),
+        ({"sampler": "smote"}, "unknown sampler"),
+        ({"architecture": "transformer"}, "unknown architecture"),
+        ({"feature_set": "hrv"}, "unknown feature set"),
+        ({"feature_set": "rr"}, "takes no per-beat features"),
+        ({"epochs": "3"}, "epochs must be int"),
+        ({"epochs": 2.5}, "epochs must be int"),
+        ({"augment": "yes"}, "augment must be bool"),
+        ({"batch_size": True}, "batch_size must be int"),
+        ({"model_args": {"num_classes": 3}}, "may not set num_classes"),
+        ({"architecture": "resnet1d", "model_args": {"depth": 3}}, "do not fit resnet1d"),
+    ],
+)
+def test_bad_configuration_is_an_ecg_error(values, message):
+    with pytest.raises(EcgError, match=message):
+        TrainConfig.from_dict(values)
+
+
+def test_configuration_round_trips_through_json():
+    cfg = TrainConfig(architecture="resnet1d", model_args={"width": 8}, feature_set="rr")
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.replace(epochs=2).epochs == 2
+    with pytest.raises(EcgError, match="unknown training option"):
+        cfg.replace(epoch=2)
+
+
+def test_configuration_must_be_a_mapping():
+    with pytest.raises(EcgError, match="must be a mapping"):
+        TrainConfig.from_dict([("epochs", 3)])
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+
+
+def test_training_learns_and_keeps_the_best_epoch(reference):
+    assert len(reference.history) == 3
+    scores = [row["val_macro_f1"] for row in reference.history]
+    assert reference.best_epoch == 1 + int(np.argmax(scores))
+    assert max(scores) > 0.4  # the level is easy to learn (chance: about 0.2)
+    assert not reference.model.training
+
+
+def test_same_configuration_twice_gives_identical_weights(data, reference):
+    again = train(TINY, *data, progress=False)
+    assert weights_hash(again.model) == weights_hash(reference.model)
+    assert without_time(again.history) == without_time(reference.history)
+
+
+def test_another_seed_gives_other_weights(data, reference):
+    other = train(TINY.replace(seed=6, epochs=1), *data, progress=False)
+    assert weights_hash(other.model) != weights_hash(reference.model)
+
+
+def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, data, reference):
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, *data, checkpoint=ckpt, progress=False, stop_after=1)
+    assert ckpt.exists()
+    resumed = train(TINY, *data, checkpoint=ckpt, resume=True, progress=False)
+    ref = reference.model.state_dict()
+    for k, v in resumed.model.state_dict().items():
+        assert torch.equal(v, ref[k]), k
+    assert without_time(resumed.history) == without_time(reference.history)
+    assert resumed.best_epoch == reference.best_epoch
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TINY.replace(schedule="onecycle", loss="weighted_ce", sampler="balanced", augment=True),
+        TINY.replace(
+            architecture="resnet1d", model_args={"width": 4}, feature_set="rr", schedule="cosine"
+        ),
+    ],
+    ids=["onecycle-augment", "resnet-rr-cosine"],
+)
+def test_resume_is_exact_with_schedules_samplers_and_augmentation(tmp_path, data, cfg):
+    cfg = cfg.replace(epochs=2)
+    whole = train(cfg, *data, progress=False)
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, *data, checkpoint=ckpt, progress=False, stop_after=1)
+    resumed = train(cfg, *data, checkpoint=ckpt, resume=True, progress=False)
+    assert weights_hash(resumed.model) == weights_hash(whole.model)
+
+
+def test_resume_refuses_another_configuration_or_data(tmp_path, data):
+    ckpt = tmp_path / "run.ckpt"
+    cfg = TINY.replace(epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, *data, checkpoint=ckpt, progress=False, stop_after=1)
+    with pytest.raises(EcgError, match="different configuration"):
+        train(cfg.replace(lr=1e-2), *data, checkpoint=ckpt, resume=True, progress=False)
+    other = tiny_beats(seed=1)
+    with pytest.raises(EcgError, match="different training data"):
+        train(
+            cfg, other.subset(np.arange(500)), data[1], checkpoint=ckpt, resume=True, progress=False
+        )
+
+
+def test_damaged_checkpoint_is_a_clear_error(tmp_path, data):
+    ckpt = tmp_path / "run.ckpt"
+    ckpt.write_bytes(b"junk" * 10)
+    with pytest.raises(EcgError, match="cannot resume from this checkpoint") as err:
+        train(TINY, *data, checkpoint=ckpt, resume=True, progress=False)
+    assert str(err.value).startswith(str(ckpt))
+
+
+def test_empty_training_set_is_an_error(data):
+    with pytest.raises(EcgError, match="must not be empty"):
+        train(TINY, data[0].subset(np.arange(0)), data[1], progress=False)
+
+
+def test_saved_model_records_how_it_was_made(tmp_path, reference):
+    path = tmp_path / "m.pth"
+    save_trained(reference, path, {"data_fingerprint": "abc"})
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["train_config"] == TINY.to_dict() and meta["train_config"]["seed"] == 5
+    assert meta["data_fingerprint"] == "abc"
+    env = meta["environment"]
+    assert {"python", "platform", "packages", "git_commit", "git_dirty"} <= set(env)
+    assert env["packages"]["torch"] == torch.__version__
+    loaded = load_model(path)
+    assert weights_hash(loaded.model) == weights_hash(reference.model)
