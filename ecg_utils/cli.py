@@ -172,7 +172,12 @@ def _train_config(args):
         overrides["augment"] = args.augment
     if args.protocol is not None:  # else the configuration file's, else the default
         overrides["protocol"] = args.protocol
-    return TrainConfig.from_dict({**base, **overrides})
+    try:
+        return TrainConfig.from_dict({**base, **overrides})
+    except EcgError as exc:
+        if args.config and exc.path is None:
+            raise EcgError(exc.problem, args.config) from None
+        raise
 
 
 def cmd_train(args) -> int:

@@ -121,7 +121,13 @@ def _protocol_section(results: dict, protocol: str, heading: str, intro: str) ->
     if not exps:
         return ""
     rows = {e["title"]: e["test"] for e in exps}
-    cis = {e["title"]: e["test"].get("ci") for e in exps}
+    cis = {e["title"]: e["test"]["ci"] for e in exps if e["test"].get("ci")}
+    ci = next((c for c in cis.values() if c), None)
+    ci_text = (
+        f"95 % bootstrap intervals in brackets ({ci['n_boot']} resamples of\n{ci['unit']}s). "
+        if ci
+        else ""
+    )
     table = metrics_table_markdown(rows, cis)
     details = "\n".join(
         f"| {e['title']} | {e['n_parameters']:,} | {e['best_epoch']} / {len(e['history'])} | "
@@ -141,8 +147,7 @@ Target: {TARGETS[protocol]}.
 
 {table}
 
-95 % bootstrap intervals in brackets ({exps[0]["test"]["ci"]["n_boot"]} resamples of
-{exps[0]["test"]["ci"]["unit"]}s). Se = sensitivity (recall),
+{ci_text}Se = sensitivity (recall),
 +P = positive predictivity (precision).
 
 | model | parameters | best / trained epochs | training time (s) | test beats |

@@ -158,14 +158,17 @@ def evaluate_weights(
 ) -> dict:
     """Test-set metrics of a weights file (or a loaded model) on a protocol.
 
-    Intervals resample records for the inter-patient protocol and beats otherwise.
+    Intervals resample records for the inter-patient protocol and beats otherwise;
+    ``n_boot=0`` skips them (``ci`` is None).
     """
     loaded = weights if isinstance(weights, LoadedModel) else load_model(weights)
     test = beats.subset(split.test)
     pred = predict_beats(loaded, test).argmax(1)
     metrics = classification_metrics(test.y, pred)
     groups = test.record if split.protocol == "inter-patient" else None
-    metrics["ci"] = bootstrap_ci(test.y, pred, groups=groups, n_boot=n_boot, seed=0)
+    metrics["ci"] = (
+        bootstrap_ci(test.y, pred, groups=groups, n_boot=n_boot, seed=0) if n_boot > 0 else None
+    )
     metrics["protocol"] = split.protocol
     metrics["per_record"] = per_record_errors(test, pred)
     return metrics

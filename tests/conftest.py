@@ -176,6 +176,8 @@ def synthetic_mitdb(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def quick_study(tmp_path_factory, synthetic_mitdb) -> Path:
     """Output folder of a quick study (two experiments) on the synthetic database."""
+    import torch
+
     from ecg_utils.study import StudyOptions, run_study
 
     out = tmp_path_factory.mktemp("study")
@@ -188,7 +190,12 @@ def quick_study(tmp_path_factory, synthetic_mitdb) -> Path:
         experiments=["seed_kaggle", "seed_ip"],
         seed_weights=SEED_WEIGHTS if SEED_WEIGHTS.is_file() else None,
     )
-    run_study(opts)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is fastest on a busy machine
+    try:
+        run_study(opts)
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

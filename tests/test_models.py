@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ecg_utils.beats import BEAT_LENGTH
-from ecg_utils.models import MODELS, ECG1DCNN, ResNet1D, build_model, count_parameters
+from ecg_utils.models import ECG1DCNN, MODELS, ResNet1D, build_model, count_parameters
 
 SEED_LAYERS = {"conv1", "bn1", "conv2", "bn2", "fc1", "fc2"}
 
