@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from ecg_utils import detect  # noqa: E402
 from ecg_utils._io import EcgError, write_text_atomic  # noqa: E402
-from ecg_utils.beats import AAMI_CLASSES, pick_lead, resample_signal  # noqa: E402
+from ecg_utils.beats import AAMI_CLASSES, CLASS_NAMES, pick_lead, resample_signal  # noqa: E402
 from ecg_utils.records import read_annotations, read_signal  # noqa: E402
 
 TOLERANCE_S = 0.15
@@ -75,13 +75,16 @@ def load_record(mitdb_dir: Path, name: str) -> dict:
     read_s = time.perf_counter() - t0
     symbols = np.asarray(symbols)
     is_beat = np.array([s in AAMI_CLASSES for s in symbols], dtype=bool)
+    order = np.argsort(samples[is_beat], kind="stable")
+    labels = np.array([AAMI_CLASSES[s] for s in symbols[is_beat]], dtype=np.int64)[order]
     starts, ends = samples[symbols == "["], samples[symbols == "]"]
     return {
         "name": name,
         "x": sig[:, lead],
         "fs": fs,
         "lead": leads[lead],
-        "ref": np.sort(samples[is_beat]),
+        "ref": samples[is_beat][order],
+        "ref_class": labels,
         "flutter": list(zip(starts.tolist(), ends.tolist(), strict=False)),
         "read_s": read_s,
     }
@@ -103,6 +106,7 @@ def score(ref: np.ndarray, test: np.ndarray, fs: float) -> dict:
         "fp": len(test) - len(r_idx),
         "fn": len(ref) - len(r_idx),
         "offsets": np.sort(test)[t_idx] - np.sort(ref)[r_idx],
+        "ref_idx": r_idx,
         "unmatched": np.delete(np.sort(test), t_idx),
     }
 
@@ -133,6 +137,7 @@ def run_method(rec: dict, method: str) -> dict:
         "off_raw_ms": s_raw["offsets"] * 1000.0 / fs,
         "off_ms": s_ref["offsets"] * 1000.0 / fs,
         "off_samples": s_ref["offsets"],
+        "off_class": rec["ref_class"][s_ref["ref_idx"]],
         "seconds": seconds,
         "error": error,
     }
@@ -160,6 +165,17 @@ def offset_stats(ms: np.ndarray, samples: np.ndarray | None = None, fs: float = 
     return out
 
 
+def by_class(per: dict[str, dict], fs: float) -> dict:
+    """Refined offset statistics per AAMI class of the reference beat."""
+    ms = np.concatenate([r["off_ms"] for r in per.values()])
+    samples = np.concatenate([r["off_samples"] for r in per.values()])
+    cls = np.concatenate([r["off_class"] for r in per.values()])
+    return {
+        name: {"n": int((cls == k).sum()), **offset_stats(ms[cls == k], samples[cls == k], fs)}
+        for k, name in enumerate(CLASS_NAMES)
+    }
+
+
 def summarise(per: dict[str, dict], fs: float) -> dict:
     """Totals over records for one method."""
     tot = {k: sum(r[k] for r in per.values()) for k in ("tp", "fp", "fn", "tp_ex", "fp_ex")}
@@ -177,6 +193,7 @@ def summarise(per: dict[str, dict], fs: float) -> dict:
         "error_rate_pct": pct(tot["fp"] + tot["fn"], tot["tp"] + tot["fn"]),
         "offsets_raw": offset_stats(np.concatenate([r["off_raw_ms"] for r in per.values()])),
         "offsets_refined": offset_stats(refined, refined_samples, fs),
+        "offsets_refined_by_class": by_class(per, fs),
         "seconds_per_record": float(seconds.mean()),
         "seconds_max": float(seconds.max()),
         "failed_records": {n: r["error"] for n, r in per.items() if r["error"]},

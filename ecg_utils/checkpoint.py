@@ -89,12 +89,11 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 path,
             ) from None
         raise EcgError("not a PyTorch weights file (corrupt, or another format)", path) from None
-    except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError, ... on junk
-        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+    except OSError as exc:
+        raise EcgError(f"cannot read weights: {exc.strerror or exc}", path) from None
+    except Exception:  # torch raises RuntimeError, EOFError, KeyError, ... on junk
         raise EcgError(
-            f"not a readable PyTorch weights file (truncated or corrupt?)"
-            f"{': ' + detail if detail else ''}",
-            path,
+            "not a readable PyTorch weights file (truncated or corrupt?)", path
         ) from None
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()

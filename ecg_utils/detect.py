@@ -18,6 +18,14 @@ annotations place it (:func:`refine_peaks`): the largest absolute value of the
 exactly at this point, so the refinement matters more than the detector's own
 fiducial point.
 
+Measured on MIT-BIH (109,494 beats, 2 CPU cores): Se 99.84 %, +P 99.38 %
+(99.76 % without the ventricular flutter episodes of record 207, whose flutter
+waves are detected but annotated as non-beats), 95 % of beats within +-1 sample
+(2.8 ms) of the annotation, about 0.05 s per 30-minute record. The parameters
+were tuned on MIT-BIH itself, so expect slightly lower accuracy elsewhere. Known
+weakness of the refinement: wide ventricular beats with a slow upstroke and a
+steep downstroke (record 208) land on the downstroke, up to 90 ms late.
+
 Other detectors (neurokit2 and wfdb's XQRS) are available by name for comparison;
 see :data:`DETECTORS`.
 """
@@ -45,7 +53,7 @@ DETECTORS = (
     "rodrigues2021",
     "xqrs",
 )
-"""Supported detector names: this module's own detector, five neurokit2 methods
+"""Supported detector names: this module's own detector, six neurokit2 methods
 (each after ``nk.ecg_clean`` with its matching cleaning method, else ``"neurokit"``)
 and wfdb's XQRS."""
 
@@ -136,7 +144,7 @@ def detect_r_peaks_chunked(
     Each chunk is processed with ``overlap_s`` of context on both sides and keeps
     only the peaks inside its own span; a peak closer than 200 ms to the last peak
     of the previous chunk is dropped as a duplicate. Chunks that are flat or hold no
-    finite samples (electrode off) give no peaks.
+    finite samples (electrode off) give no peaks; an error is raised only when all are.
 
     Parameters
     ----------
@@ -163,17 +171,13 @@ def detect_r_peaks_chunked(
         raise EcgError(f"chunk_s must be >= {2 * MIN_DURATION_S} s and overlap_s >= 0")
     _check_length(len(x), fs)
     step, pad = int(round(chunk_s * fs)), int(round(overlap_s * fs))
-    parts, errors = [], []
+    parts: list[np.ndarray] = []
     for start in range(0, len(x), step):
-        stop = min(start + step, len(x))
-        try:
-            peaks = _detect_chunk(x, fs, start, stop, pad, method, refine)
-        except EcgError as exc:  # flat / empty chunk: no beats there
-            errors.append(exc)
-            continue
-        parts.append(_drop_duplicates(parts[-1] if parts else None, peaks, fs))
+        peaks = _detect_chunk(x, fs, start, min(start + step, len(x)), pad, method, refine)
+        if peaks is not None:
+            parts.append(_drop_duplicates(parts[-1] if parts else None, peaks, fs))
     if not parts:
-        raise errors[0]
+        raise EcgError("signal is flat or has no finite samples: no beats can be detected")
     return np.concatenate(parts).astype(np.int64)
 
 
@@ -294,7 +298,7 @@ def _as_1d(signal: np.ndarray) -> np.ndarray:
     x = np.asarray(signal)
     if x.ndim != 1:
         raise EcgError(f"expected a 1-D signal (one lead), got shape {x.shape}")
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+    if not np.issubdtype(x.dtype, np.number):
         raise EcgError(f"signal must be numeric, got dtype {x.dtype}")
     return x
 
@@ -366,9 +370,15 @@ def _detect_block(x: np.ndarray, fs: float, method: str, refine: bool) -> np.nda
 
 def _detect_chunk(
     x: np.ndarray, fs: float, start: int, stop: int, pad: int, method: str, refine: bool
-) -> np.ndarray:
-    lo, hi = max(0, start - pad), min(len(x), stop + pad)
-    peaks = _detect_block(_prepare(x[lo:hi], fs), fs, method, refine) + lo
+) -> np.ndarray | None:
+    """Peaks in ``[start, stop)`` found with ``pad`` samples of context; None if no signal."""
+    hi = min(len(x), stop + pad)
+    lo = max(0, min(start - pad, hi - math.ceil(MIN_DURATION_S * fs)))
+    seg = np.asarray(x[lo:hi], dtype=np.float64)
+    good = np.isfinite(seg)
+    if not good.any() or np.ptp(seg[good]) < FLAT_MV:
+        return None
+    peaks = _detect_block(_prepare(seg, fs), fs, method, refine) + lo
     return peaks[(peaks >= start) & (peaks < stop)]
 
 

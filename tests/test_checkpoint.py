@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ecg_utils import EcgError
+from ecg_utils.beats import BEAT_LENGTH, FS_BEAT
 from ecg_utils.checkpoint import load_model, load_state_dict, metadata_path, save_model
 from ecg_utils.models import ECG1DCNN, ResNet1D
 
@@ -47,7 +48,7 @@ def test_round_trip_restores_weights_and_metadata(saved):
         assert torch.equal(loaded.model.state_dict()[k], v)
     assert loaded.feature_set == "rr"
     assert loaded.meta["classes"] == ["N", "S", "V", "F", "Q"]
-    assert (loaded.meta["fs"], loaded.meta["input_length"]) == (125, 187)
+    assert (loaded.meta["fs"], loaded.meta["input_length"]) == (FS_BEAT, BEAT_LENGTH)
     assert loaded.meta["train_config"] == {"seed": 3}
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ecg_utils import EcgError
-from ecg_utils.beats import BEAT_LENGTH, read_record_beats
+from ecg_utils.beats import BEAT_LENGTH, read_record_beats, segment_beats
 from ecg_utils.records import read_annotations, read_header, read_signal
 
 
@@ -165,7 +165,7 @@ def write_raw(folder, name, digital, gain=200.0, fs=360):
 @pytest.mark.parametrize("value", [0, 100, -500])
 def test_flat_line_record_gives_zero_beats(tmp_path, value):
     beats = read_record_beats(write_raw(tmp_path, "flat", np.full(3600, value)))
-    assert len(beats) == 10
+    assert len(beats) == 9  # ten annotations; the last beat has no next RR
     assert np.all(beats.x == 0)
 
 
@@ -180,13 +180,17 @@ def test_record_with_gaps_is_interpolated(tmp_path):
     digital = (200 * np.sin(np.arange(3600) / 20)).astype(np.int64)
     digital[500:900] = -32768
     beats = read_record_beats(write_raw(tmp_path, "holes", digital))
-    assert len(beats) == 10 and np.all(np.isfinite(beats.x))
+    assert len(beats) == 9 and np.all(np.isfinite(beats.x))
 
 
 def test_record_shorter_than_one_beat(tmp_path):
-    beats = read_record_beats(write_raw(tmp_path, "short", np.arange(250) % 50))
-    assert beats.x.shape == (1, BEAT_LENGTH)  # one beat at 0.5 s of a 0.7 s record
-    assert beats.x.min() >= 0 and beats.x.max() <= 1
+    path = write_raw(tmp_path, "short", np.arange(250) % 50)  # 0.7 s, one beat at 0.5 s
+    beats = read_record_beats(path)
+    assert beats.x.shape == (0, BEAT_LENGTH)  # its only beat is the last: no next RR
+    sig, fs, _ = read_signal(path)
+    x, kept = segment_beats(sig[:, 0], fs, np.array([180]))
+    assert x.shape == (1, BEAT_LENGTH) and kept.tolist() == [0]
+    assert x.min() >= 0 and x.max() <= 1 and np.all(x[0, 24:] == 0)  # cut at the end
 
 
 def test_annotations_beyond_the_end_are_dropped(synthetic_record):
@@ -197,5 +201,5 @@ def test_annotations_beyond_the_end_are_dropped(synthetic_record):
         "syn", "atr", np.array([180, 900, 5000]), ["N", "V", "N"], write_dir=str(rec.path.parent)
     )
     beats = read_record_beats(rec.path)
-    np.testing.assert_array_equal(beats.r_peak, [180, 900])
+    np.testing.assert_array_equal(beats.r_peak, [180, 900])  # 5000 is past the end
     np.testing.assert_array_equal(beats.y, [0, 2])
