@@ -136,7 +136,7 @@ def default_experiments() -> list[Experiment]:
         Experiment(
             "cnn_ip",
             "ECG1DCNN, our recipe",
-            TrainConfig(protocol=ip, loss="weighted_ce", augment=True, val_fraction=0.2, **cnn),
+            TrainConfig(protocol=ip, loss="weighted_ce", augment=True, **IP_VALIDATION, **cnn),
         ),
         Experiment(
             "rhythm_ip",
