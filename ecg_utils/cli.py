@@ -235,7 +235,7 @@ def cmd_evaluate(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
-    path = write_report(args.results, args.out)
+    path = write_report(args.results, args.out, args.readme)
     print(path)
     return 0
 
@@ -259,7 +259,7 @@ def cmd_run(args) -> int:
         experiments=args.only,
     )
     run_study(opts)
-    report = write_report(opts.results_dir, args.out / "report.md")
+    report = write_report(opts.results_dir, args.out / "report.md", args.out / "README.md")
     print(f"wrote {report}")
     return 0
 
@@ -394,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write report.md from results/*.json")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--out", type=Path, default=Path("report.md"))
+    p.add_argument(
+        "--readme", type=Path, default=None, help="also regenerate this README's results block"
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("predict", help="classify the beats of a recording")

@@ -319,8 +319,56 @@ def render_report(results: dict) -> str:
     return "\n".join(p for p in parts if p is not None).rstrip() + "\n"
 
 
-def write_report(results_dir: str | Path, path: str | Path) -> Path:
+README_START = "<!-- results:start -->"
+README_END = "<!-- results:end -->"
+
+
+def readme_summary(results: dict) -> str:
+    """The README's results block: shipped models beside the seed recipe."""
+    lines = [
+        "## Results (generated from `results/*.json`; details in [report.md](report.md))",
+        "",
+        "| protocol | model | accuracy (%) | macro-F1 | S Se / +P (%) | V Se / +P (%) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for protocol in ("kaggle", "inter-patient"):
+        for r in experiments(results, protocol):
+            if not (r["name"].startswith("seed") or r.get("ship_as")):
+                continue
+            m, c = r["test"], r["test"]["classes"]
+            pair = {k: f"{fmt_pct(c[k]['sensitivity'])} / {fmt_pct(c[k]['ppv'])}" for k in "SV"}
+            shipped = f" → `{r['ship_as']}`" if r.get("ship_as") else ""
+            lines.append(
+                f"| {protocol} | {r['title']}{shipped} | {fmt_pct(m['accuracy'])} "
+                f"| {m['macro_f1']:.3f} | {pair['S']} | {pair['V']} |"
+            )
+    if len(lines) == 4:
+        return ""
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: str | Path, results: dict) -> None:
+    """Replace the README's generated results block (between the markers)."""
+    path = Path(readme)
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        return
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_START}\n{readme_summary(results)}{README_END}{tail}"
+    if new != text:
+        write_text_atomic(path, new)
+
+
+def write_report(
+    results_dir: str | Path, path: str | Path, readme: str | Path | None = None
+) -> Path:
     """Render ``report.md`` from ``results_dir`` and write it atomically.
+
+    When ``readme`` is given, its results block (between ``README_START`` and
+    ``README_END``) is regenerated from the same results.
 
     Raises
     ------
@@ -339,4 +387,6 @@ def write_report(results_dir: str | Path, path: str | Path) -> Path:
             results_dir,
         ) from None
     write_text_atomic(path, text)
+    if readme is not None:
+        update_readme(readme, results)
     return Path(path)
