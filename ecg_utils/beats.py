@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import signal as sps
 
 from ._io import EcgError, atomic_path
 
@@ -70,6 +69,8 @@ def resample_signal(x: np.ndarray, fs_in: float, fs_out: float = FS_BEAT) -> np.
     up, down = _rational(fs_out / fs_in)
     if x.size and np.all(x == x[0]):  # a flat line stays flat (the filter would ripple)
         return np.full(-(-len(x) * up // down), x[0])
+    from scipy import signal as sps  # imported here: scipy.signal takes a second to load
+
     return sps.resample_poly(x, up, down)
 
 

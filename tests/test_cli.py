@@ -1,9 +1,9 @@
 """Tests for the command line: bad input is one ``error:`` line naming the file, exit 2.
 
-Most cases call :func:`ecg_utils.cli.main` in-process (fast); a handful run
+Most cases call :func:`ecg_utils.cli.main` in-process (fast); two run
 ``python -m ecg_utils`` in subprocesses, started together, to check what a user sees:
-no traceback without ``--debug``, a traceback with it, and one JSON object from
-``evaluate --json``.
+no traceback without ``--debug``, a traceback with it. The slow test runs
+``evaluate --json`` on the real records in a subprocess.
 """
 
 from __future__ import annotations
@@ -316,7 +316,6 @@ def start(args, cwd):
 @pytest.fixture(scope="module")
 def user_runs(tmp_path_factory, synthetic_mitdb):
     """Run a few commands as a user would, all at once; {name: (rc, stdout, stderr, cwd)}."""
-    seed = ROOT.parent / "shared" / "seed" / "ecg_cnn.pth"
     commands = {
         "missing weights": [
             "evaluate",
@@ -338,17 +337,6 @@ def user_runs(tmp_path_factory, synthetic_mitdb):
             "cache",
         ],
     }
-    if seed.is_file():
-        commands["evaluate json"] = [
-            "evaluate",
-            "--weights",
-            seed,
-            "--mitdb-dir",
-            synthetic_mitdb,
-            "--cache-dir",
-            "cache",
-            "--json",
-        ]
     procs = {}
     for name, args in commands.items():
         cwd = tmp_path_factory.mktemp(name.replace(" ", "_"))
@@ -374,15 +362,6 @@ def test_debug_shows_the_traceback(user_runs):
     assert "Traceback" in err and "EcgError: missing.pth: weights file not found" in err
 
 
-def test_evaluate_json_prints_one_object(user_runs):
-    if "evaluate json" not in user_runs:
-        pytest.skip("seed weights not available")
-    rc, out, err, _ = user_runs["evaluate json"]
-    assert rc == 0, err
-    assert err == ""  # no progress bars when stderr is not a terminal
-    check_metrics_json(out, "kaggle")
-
-
 @pytest.mark.slow
 def test_evaluate_json_on_the_real_data(tmp_path, mitdb_dir, seed_weights):
     proc = start(
@@ -400,6 +379,7 @@ def test_evaluate_json_on_the_real_data(tmp_path, mitdb_dir, seed_weights):
     )
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
+    assert err == ""  # no progress bars when stderr is not a terminal
     metrics = check_metrics_json(out, "kaggle")
     assert metrics["n_beats"] == 21_890  # 20 % of 109,446 beats
     assert metrics["accuracy"] > 0.9  # the seed's weights recognise our rebuilt beats
