@@ -3,56 +3,55 @@
 The public API re-exported here covers the whole study: reading data, segmenting beats
 as in the Kaggle set of Kachuee et al. 2018 (187 samples at 120 Hz from the R peak, in
 [0, 1]), protocols, models, training, evaluation, prediction on new recordings and
-loading the shipped weights. Nothing runs at import time.
+loading the shipped weights. Nothing runs at import time, and the heavy modules (torch,
+scikit-learn) load on first use, so the command line starts quickly.
 """
 
+from __future__ import annotations
+
+import importlib
 from pathlib import Path
 
-from ._io import EcgError
-from .beats import (
-    AAMI_CLASSES,
-    BEAT_LENGTH,
-    CLASS_NAMES,
-    FS_BEAT,
-    Beats,
-    aami_label,
-    build_beats,
-    segment_beats,
-)
-from .checkpoint import LoadedModel, load_model, save_model
-from .evaluation import bootstrap_ci, classification_metrics
-from .inference import predict_proba
-from .models import ECG1DCNN, ResNet1D
-from .splits import DS1, DS2, make_split
-from .training import TrainConfig, train
+from ._io import EcgError as EcgError  # re-exported
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "interpatient.pth"
 """The model for unseen patients (trained on DS1); prediction uses it by default."""
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AAMI_CLASSES",
-    "BEAT_LENGTH",
-    "CLASS_NAMES",
-    "DEFAULT_WEIGHTS",
-    "DS1",
-    "DS2",
-    "FS_BEAT",
-    "Beats",
-    "ECG1DCNN",
-    "EcgError",
-    "LoadedModel",
-    "ResNet1D",
-    "TrainConfig",
-    "aami_label",
-    "bootstrap_ci",
-    "build_beats",
-    "classification_metrics",
-    "load_model",
-    "make_split",
-    "predict_proba",
-    "save_model",
-    "segment_beats",
-    "train",
-]
+_EXPORTS = {
+    "beats": (
+        "AAMI_CLASSES",
+        "BEAT_LENGTH",
+        "CLASS_NAMES",
+        "FS_BEAT",
+        "Beats",
+        "aami_label",
+        "build_beats",
+        "segment_beats",
+    ),
+    "checkpoint": ("LoadedModel", "load_model", "save_model"),
+    "evaluation": ("bootstrap_ci", "classification_metrics"),
+    "inference": ("predict_proba",),
+    "models": ("ECG1DCNN", "ResNet1D"),
+    "predict": ("classify_record",),
+    "splits": ("DS1", "DS2", "make_split"),
+    "training": ("TrainConfig", "train"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(["DEFAULT_WEIGHTS", "EcgError", *_MODULE_OF])
+
+
+def __getattr__(name: str):
+    """Load a public name from its module on first access (PEP 562)."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ecg_utils' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
