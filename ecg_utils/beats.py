@@ -530,27 +530,41 @@ def load_beats(path: str | Path) -> Beats:
     return beats
 
 
+RR_FEATURES = ("rr_prev_rel", "rr_next_rel", "rr_prev_local", "rr_ratio", "rr_prev_s", "rr_next_s")
+MORPH_FEATURES = ("template_corr", "template_rms_qrs", "template_rms_st", "template_rms_all")
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
-    "rr": ("rr_prev_rel", "rr_next_rel", "rr_prev_local", "rr_ratio", "rr_prev_s", "rr_next_s"),
+    "rr": RR_FEATURES,
+    "rr+morph": RR_FEATURES + MORPH_FEATURES,
 }
 """Per-beat feature sets a model can ask for, with the names of their columns."""
 
 
-def feature_matrix(rr: np.ndarray, feature_set: str | None) -> np.ndarray:
-    """Per-beat features from RR intervals, normalised so they transfer across patients.
+def feature_matrix(
+    rr: np.ndarray,
+    feature_set: str | None,
+    x: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-beat features normalised so that they transfer across patients.
 
     Parameters
     ----------
     rr : ndarray, shape (n_beats, 4)
         Previous, next, local mean and record mean RR in seconds (:func:`rr_features`).
-    feature_set : {"rr"} or None
+    feature_set : {"rr", "rr+morph"} or None
+    x : ndarray, shape (n_beats, 187), optional
+        The beats (needed by ``"rr+morph"``).
+    groups : ndarray, shape (n_beats,), optional
+        Recording of each beat (``Beats.record``); None means one recording.
 
     Returns
     -------
     ndarray, shape (n_beats, k), float32
-        For ``"rr"``: previous and next RR relative to the record mean, previous RR
-        relative to the local mean, next/previous ratio (prematurity and compensatory
-        pause), and the raw previous and next RR in seconds. ``k = 0`` for None.
+        ``"rr"``: previous and next RR relative to the record mean, previous RR relative
+        to the local mean, next/previous ratio (prematurity and compensatory pause), and
+        the raw previous and next RR in seconds. ``"rr+morph"`` adds how each beat
+        differs from its recording's median beat (see :func:`template_features`).
+        ``k = 0`` for None.
     """
     if not feature_set:
         return np.zeros((len(rr), 0), np.float32)
@@ -559,4 +573,49 @@ def feature_matrix(rr: np.ndarray, feature_set: str | None) -> np.ndarray:
     rr = np.asarray(rr, dtype=np.float64)
     prev, nxt, local, record = (np.clip(rr[:, i], 0.1, 5.0) for i in range(4))
     cols = [prev / record, nxt / record, prev / local, nxt / prev, prev, nxt]
-    return np.stack(cols, axis=1).astype(np.float32)
+    out = np.stack(cols, axis=1).astype(np.float32)
+    if feature_set == "rr+morph":
+        if x is None:
+            raise EcgError("feature set 'rr+morph' needs the beats themselves")
+        out = np.concatenate([out, template_features(x, groups)], axis=1)
+    return out
+
+
+def template_features(x: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """How each beat differs from the median beat of its recording.
+
+    A patient's dominant beat is normal for that patient (even a bundle-branch-block
+    beat that would look ventricular in someone else), so the distance to it transfers
+    across patients better than the shape alone. Uses no labels.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_beats, 187)
+        Beats at 120 Hz.
+    groups : ndarray, shape (n_beats,), optional
+        Recording of each beat; None means all beats come from one recording.
+
+    Returns
+    -------
+    ndarray, shape (n_beats, 4), float32
+        Correlation with the template over the first 0.75 s, and RMS differences over
+        the QRS (first 0.3 s), the ST-T segment (0.3–1.0 s) and the whole beat.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    out = np.zeros((len(x), len(MORPH_FEATURES)), np.float32)
+    if len(x) == 0:
+        return out
+    groups = np.zeros(len(x), np.int64) if groups is None else np.asarray(groups)
+    qrs, st, corr_end = int(0.3 * FS_BEAT), int(1.0 * FS_BEAT), int(0.75 * FS_BEAT)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        template = np.median(x[idx], axis=0)
+        diff = x[idx] - template
+        a = x[idx, :corr_end] - x[idx, :corr_end].mean(axis=1, keepdims=True)
+        b = template[:corr_end] - template[:corr_end].mean()
+        denom = np.sqrt((a**2).sum(axis=1) * (b**2).sum()) + 1e-6
+        out[idx, 0] = (a @ b) / denom
+        out[idx, 1] = np.sqrt((diff[:, :qrs] ** 2).mean(axis=1))
+        out[idx, 2] = np.sqrt((diff[:, qrs:st] ** 2).mean(axis=1))
+        out[idx, 3] = np.sqrt((diff**2).mean(axis=1))
+    return out

@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/model.pth"), help="weights path")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--architecture", choices=("ecg1dcnn", "resnet1d"))
-    p.add_argument("--feature-set", choices=("rr",))
+    p.add_argument("--feature-set", choices=("rr", "rr+morph"))
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--lr", type=_positive_float)

@@ -276,7 +276,9 @@ def _explain_inputs(loaded, beats, y_true):
     feature_set = loaded.meta.get("feature_set")
     if isinstance(beats, Beats):
         x = beats.x
-        feats = feature_matrix(beats.rr, feature_set) if feature_set else None
+        feats = (
+            feature_matrix(beats.rr, feature_set, beats.x, beats.record) if feature_set else None
+        )
         y = beats.y if y_true is None else y_true
     else:
         if feature_set:

@@ -84,5 +84,5 @@ def predict_beats(loaded, beats, batch_size: int = DEFAULT_BATCH_SIZE) -> np.nda
     per-beat features to compute.
     """
     feature_set = loaded.meta.get("feature_set")
-    feats = feature_matrix(beats.rr, feature_set) if feature_set else None
+    feats = feature_matrix(beats.rr, feature_set, beats.x, beats.record) if feature_set else None
     return predict_proba(loaded.model, beats.x, feats, batch_size)

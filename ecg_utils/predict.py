@@ -24,7 +24,7 @@ from .beats import (
     segment_beats,
 )
 from .checkpoint import LoadedModel, load_model
-from .inference import predict_proba
+from .inference import DEFAULT_BATCH_SIZE, predict_proba
 
 CHUNK_BEATS = 50_000
 """Beats segmented at a time: bounds memory on long recordings (about 40 MB a chunk)."""
@@ -114,7 +114,7 @@ def classify_record(
     r_peaks: np.ndarray | None = None,
     weights: str | Path | LoadedModel | None = None,
     lead: int = 0,
-    batch_size: int = 4096,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> pd.DataFrame:
     """Classify every beat of a recording.
 
@@ -151,7 +151,7 @@ def classify_record(
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
     beats = segment_in_chunks(x, fs, peaks)
     feature_set = loaded.meta.get("feature_set")
-    feats = feature_matrix(rr_features(peaks, fs), feature_set) if feature_set else None
+    feats = feature_matrix(rr_features(peaks, fs), feature_set, beats) if feature_set else None
     proba = predict_proba(loaded.model, beats, feats, batch_size=batch_size)
     return beats_table(peaks, fs, proba)
 

@@ -33,7 +33,8 @@ class TrainConfig:
     model_args : dict
         Keyword arguments of the architecture (``num_classes`` is always 5).
     feature_set : str or None
-        Per-beat features given to the model besides the beat (``"rr"``), or None.
+        Per-beat features given to the model besides the beat (``"rr"`` or
+        ``"rr+morph"``), or None.
     epochs, batch_size, lr, weight_decay :
         Optimisation (Adam). ``lr`` is the peak rate when ``schedule`` is ``"onecycle"``.
     schedule : {"none", "onecycle", "cosine"}
@@ -252,7 +253,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def _tensors(beats: Beats, feature_set: str | None):
     x = torch.from_numpy(np.ascontiguousarray(beats.x, dtype=np.float32)).unsqueeze(1)
-    f = torch.from_numpy(feature_matrix(beats.rr, feature_set))
+    f = torch.from_numpy(feature_matrix(beats.rr, feature_set, beats.x, beats.record))
     y = torch.from_numpy(beats.y.astype(np.int64))
     return x, f, y
 
@@ -284,7 +285,7 @@ def _forward(model, xb, fb):
 def _validate(model, val: Beats, cfg: TrainConfig, criterion) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
-    feats = feature_matrix(val.rr, cfg.feature_set)
+    feats = feature_matrix(val.rr, cfg.feature_set, val.x, val.record)
     proba = predict_proba(model, val.x, feats if feats.shape[1] else None)
     loss = float(
         criterion(torch.log(torch.from_numpy(proba).clamp_min(1e-12)), torch.from_numpy(val.y))
@@ -390,7 +391,7 @@ def _train(
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     aug_generator = torch.Generator().manual_seed(cfg.seed + 1)
-    n_features = feature_matrix(train_beats.rr[:1], cfg.feature_set).shape[1]
+    n_features = len(FEATURE_SETS[cfg.feature_set]) if cfg.feature_set else 0
     model_args = {"num_classes": len(CLASS_NAMES), **cfg.model_args}
     if n_features:
         model_args["n_features"] = n_features
@@ -513,7 +514,7 @@ def calibrate_class_bias(model: nn.Module, val: Beats, cfg: TrainConfig) -> list
     """
     from sklearn.metrics import f1_score
 
-    feats = feature_matrix(val.rr, cfg.feature_set)
+    feats = feature_matrix(val.rr, cfg.feature_set, val.x, val.record)
     proba = predict_proba(model, val.x, feats if feats.shape[1] else None)
     logits = np.log(np.clip(proba, 1e-12, None))
     labels = _labels(cfg)

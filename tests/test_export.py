@@ -22,7 +22,7 @@ pytest.importorskip("onnxruntime")
 
 from ecg_utils import cli  # noqa: E402
 from ecg_utils._io import EcgError  # noqa: E402
-from ecg_utils.beats import Beats, feature_matrix, read_record_beats  # noqa: E402
+from ecg_utils.beats import FS_BEAT, Beats, feature_matrix, read_record_beats  # noqa: E402
 from ecg_utils.checkpoint import load_model, save_model  # noqa: E402
 from ecg_utils.export import (  # noqa: E402
     export_onnx,
@@ -92,9 +92,9 @@ def test_graph_and_metadata(exported):
         assert meta["inputs"]["beats"] == ["batch", 1, 187]
         assert meta["outputs"]["probabilities"] == ["batch", 5]
         assert meta["feature_set"] == load_model(weights).feature_set
-        assert meta["classes"] == ["N", "S", "V", "F", "Q"] and meta["fs"] == 125
+        assert meta["classes"] == ["N", "S", "V", "F", "Q"] and meta["fs"] == FS_BEAT
         props = {p.key: json.loads(p.value) for p in model.metadata_props}
-        assert props["fs"] == 125
+        assert props["fs"] == FS_BEAT
     resnet_meta = json.loads(onnx_metadata_path(exported["resnet_rr"][1]).read_text())
     assert resnet_meta["inputs"]["features"] == ["batch", 6]
 
