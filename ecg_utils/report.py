@@ -268,6 +268,26 @@ Sensitivity counting missed beats as errors: {e2e}.
 """
 
 
+def section_explanations(results: dict) -> str:
+    """Grad-CAM figures of the shipped models (written by the study)."""
+    shipped = [r for r in results.values() if isinstance(r, dict) and r.get("ship_as")]
+    if not shipped:
+        return ""
+    figs = "\n".join(
+        f"![{r['title']} ({r['protocol']}): Grad-CAM](figures/explain_{r['name']}.png)"
+        for r in shipped
+    )
+    return f"""## What the shipped models look at
+
+Grad-CAM (captum `LayerGradCam` on the last convolution, ReLU applied, interpolated to the
+187 input samples) for test beats of each class: typical correct beats on the left, the most
+confident errors on the right; the red background marks where the evidence for the predicted
+class lies (`python -m ecg_utils explain`).
+
+{figs}
+"""
+
+
 def section_failures(results: dict) -> str:
     exps = experiments(results, "inter-patient")
     if not exps:
@@ -367,6 +387,7 @@ def render_report(results: dict) -> str:
         section_ablation(results),
         section_calibration(results),
         section_failures(results),
+        section_explanations(results),
         section_detection(results),
         section_detected_peaks(results),
         section_environment(results),

@@ -296,6 +296,8 @@ def run_experiment(
         metrics["confusion"], opts.figures_dir / f"confusion_{exp.name}.png", exp.title
     )
     plot_learning_curves(trained.history, opts.figures_dir / f"curves_{exp.name}.png", exp.title)
+    if exp.ship_as:
+        explain_test_beats(weights, beats, split, opts.figures_dir / f"explain_{exp.name}.png")
     result = {
         "name": exp.name,
         "title": exp.title,
@@ -317,6 +319,13 @@ def run_experiment(
     write_json(result_file, result)
     (opts.runs_dir / f"{exp.name}.ckpt").unlink(missing_ok=True)
     return result
+
+
+def explain_test_beats(weights: Path, beats: Beats, split: Split, path: Path) -> Path:
+    """Grad-CAM figure of typical and misclassified test beats per class."""
+    from .explain import plot_explanations
+
+    return plot_explanations(load_model(weights), beats.subset(split.test), None, path)
 
 
 def _thin(idx: np.ndarray, n: int) -> np.ndarray:
