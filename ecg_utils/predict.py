@@ -58,6 +58,9 @@ def _one_lead(signal: np.ndarray, lead: int) -> np.ndarray:
         raise EcgError(f"signal must be 1-D or (n_samples, n_leads), got shape {x.shape}")
     if len(x) == 0:
         raise EcgError("signal is empty")
+    finite = x if np.isfinite(x).all() else x[np.isfinite(x)]  # copy only when gaps
+    if finite.size == 0 or finite.min() == finite.max():
+        raise EcgError("signal is flat or has no finite samples: no beats to classify")
     return x
 
 

@@ -270,7 +270,8 @@ Sensitivity counting missed beats as errors: {e2e}.
 
 def section_explanations(results: dict) -> str:
     """Grad-CAM figures of the shipped models (written by the study)."""
-    shipped = [r for r in results.values() if isinstance(r, dict) and r.get("ship_as")]
+    names = (results.get("shipped") or {}).values()
+    shipped = [results[n] for n in names if n in results]
     if not shipped:
         return ""
     figs = "\n".join(
@@ -411,11 +412,12 @@ def readme_summary(results: dict) -> str:
     ]
     for protocol in ("kaggle", "inter-patient"):
         for r in experiments(results, protocol):
-            if not (r["name"].startswith("seed") or r.get("ship_as")):
+            is_shipped = r["name"] in (results.get("shipped") or {}).values()
+            if not (r["name"].startswith("seed") or is_shipped):
                 continue
             m, c = r["test"], r["test"]["classes"]
             pair = {k: f"{fmt_pct(c[k]['sensitivity'])} / {fmt_pct(c[k]['ppv'])}" for k in "SV"}
-            shipped = f" → `{r['ship_as']}`" if r.get("ship_as") else ""
+            shipped = f" → `{r['ship_as']}`" if is_shipped else ""
             lines.append(
                 f"| {protocol} | {r['title']}{shipped} | {fmt_pct(m['accuracy'])} "
                 f"| {m['macro_f1']:.3f} | {pair['S']} | {pair['V']} |"
