@@ -1,6 +1,6 @@
 """Inference throughput of the beat classifiers on this machine's CPU.
 
-Compares, on real MIT-BIH beats (all 48 records, segmented at 125 Hz):
+Compares, on real MIT-BIH beats (all 48 records, segmented at 120 Hz):
 
 * ``seed-loop``: the seed notebook's loop, ``DataLoader(TensorDataset, batch_size=64)``
   and ``model(x)`` per batch under ``torch.no_grad``;
@@ -25,7 +25,7 @@ down); medians and the load average are recorded too. Writes
 
 Usage::
 
-    python bench/inference.py [--mitdb-dir DIR] [--beats 16384] [--repeats 7]
+    python bench/inference.py [--mitdb-dir DIR] [--beats 16384] [--repeats 10]
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ SEED_WEIGHTS = ROOT.parent / "shared/seed/ecg_cnn.pth"
 SHIPPED_WEIGHTS = (ROOT / "ecg_cnn.pth", ROOT / "ecg_utils/weights/interpatient.pth")
 BATCHES = (64, 256, 512, 1024, 2048, 8192)
 ORT_BATCHES = (64, 256, 1024, 8192)
+PARALLEL_BATCHES = (64, 256)
+"""Batch sizes for the one-thread-per-core runners."""
 CANDIDATE_BATCH = 256
 """Batch size for the TorchScript and torch.compile candidates."""
 
@@ -150,13 +152,55 @@ def onnx_methods(weights: Path, tmp: Path, threads: int) -> dict[str, Callable]:
     except ImportError:
         return {}
     try:
-        session = onnx_session(export_onnx(weights, tmp / f"{weights.stem}.onnx"), threads)
+        path = export_onnx(weights, tmp / f"{weights.stem}.onnx")
     except ImportError:
         return {}
-    return {
+    session = onnx_session(path, threads)
+    methods = {
         f"onnxruntime|{bs}": (lambda x, f, bs=bs: onnx_predict_proba(session, x, f, batch_size=bs))
         for bs in ORT_BATCHES
     }
+    if threads > 1:  # one single-threaded session per core, each on its share of the beats
+        singles = [onnx_session(path, 1) for _ in range(threads)]
+        for bs in PARALLEL_BATCHES:
+            methods[f"onnxruntime-{threads}x1|{bs}"] = lambda x, f, bs=bs: in_parallel(
+                [lambda x, f, s=s: onnx_predict_proba(s, x, f, batch_size=bs) for s in singles],
+                x,
+                f,
+            )
+    return methods
+
+
+def in_parallel(workers: list[Callable], x, feats) -> np.ndarray:
+    """Split the beats evenly over ``workers`` run in Python threads; concatenate."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, len(x), len(workers) + 1).astype(int)
+    parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    with ThreadPoolExecutor(len(workers)) as pool:
+        futures = [
+            pool.submit(w, x[p], None if feats is None else feats[p])
+            for w, p in zip(workers, parts, strict=True)
+        ]
+        return np.concatenate([f.result() for f in futures])
+
+
+def torch_parallel(model, threads: int, batch_size: int) -> Callable:
+    """Fused eager inference, one intra-op thread per Python thread, one thread per core."""
+    from ecg_utils.inference import fuse_for_inference
+
+    fused = fuse_for_inference(model.eval())
+
+    def run(x, feats):
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            worker = lambda x, f: unfused(fused, x, f, batch_size)  # noqa: E731
+            return in_parallel([worker] * threads, x, feats)
+        finally:
+            torch.set_num_threads(before)
+
+    return run
 
 
 def build_methods(loaded, weights: Path, tmp: Path) -> dict[str, Callable]:
@@ -167,7 +211,11 @@ def build_methods(loaded, weights: Path, tmp: Path) -> dict[str, Callable]:
         methods[f"predict_proba|{bs}"] = lambda x, f, bs=bs: predict_proba(model, x, f, bs)
     for bs in (CANDIDATE_BATCH, 2048):
         methods[f"unfused|{bs}"] = lambda x, f, bs=bs: unfused(model, x, f, bs)
-    methods.update(onnx_methods(weights, tmp, torch.get_num_threads()))
+    threads = torch.get_num_threads()
+    if threads > 1:
+        for bs in PARALLEL_BATCHES:
+            methods[f"torch-{threads}x1|{bs}"] = torch_parallel(model, threads, bs)
+    methods.update(onnx_methods(weights, tmp, threads))
     return methods
 
 
@@ -226,7 +274,7 @@ def bench_model(weights: Path, beats, args, tmp: Path) -> dict:
     fs = loaded.meta.get("feature_set")
     n = len(beats.x) if args.beats <= 0 else min(args.beats, len(beats.x))
     x = np.ascontiguousarray(beats.x[:n])
-    feats = feature_matrix(beats.rr[:n], fs) if fs else None
+    feats = feature_matrix(beats.rr[:n], fs, x, beats.record[:n]) if fs else None
     n_features = 0 if feats is None else feats.shape[1]
     flops = flops_per_beat(loaded.model, n_features)
     methods = build_methods(loaded, weights, tmp)
@@ -289,7 +337,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, default=ROOT / "cache")
     p.add_argument("--weights", type=Path, nargs="*", help="default: seed + shipped weights")
     p.add_argument("--beats", type=int, default=16384, help="beats per timed pass (0: all)")
-    p.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds")
+    p.add_argument("--repeats", type=int, default=10, help="interleaved timing rounds")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--no-compile", dest="compile", action="store_false")
     p.add_argument("--out", type=Path, default=ROOT / "results/bench_inference.json")

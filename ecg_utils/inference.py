@@ -1,4 +1,4 @@
-"""Batched inference for beats ``(n_beats, 187)`` at 125 Hz.
+"""Batched inference for beats ``(n_beats, 187)`` at 120 Hz.
 
 Throughput on CPU (``bench/inference.py``) depends mostly on the batch size: batches of
 a few hundred beats keep the activations (32 x 187 floats per beat after the first
@@ -52,7 +52,7 @@ def predict_proba(
     model : nn.Module
         Called as ``model(x)`` or ``model(x, features)``; it is put in eval mode.
     x : ndarray, shape (n_beats, 187)
-        Beats in [0, 1] at 125 Hz.
+        Beats in [0, 1] at 120 Hz.
     features : ndarray, shape (n_beats, k), optional
         Per-beat features for models that take them.
     batch_size : int

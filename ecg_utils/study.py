@@ -371,6 +371,35 @@ def _evaluate_without_bias(weights: Path, bias: list[float], beats: Beats, split
     return classification_metrics(test.y, predict_beats(loaded, test).argmax(1))
 
 
+UNSEEN_PATIENT_TARGET = "ecg_utils/weights/interpatient.pth"
+
+
+def detected_peaks_check(opts: StudyOptions, name: str) -> None:
+    """DS2 classification with detected R peaks, beside annotated ones (the model for
+    unseen patients, as shipped); skipped when its results are current."""
+    from .detected_eval import evaluate_with_detected_peaks
+
+    weights = opts.runs_dir / f"{name}.pth"
+    out = opts.results_dir / "detected_peaks.json"
+    digest = _sha256(weights)
+    if out.exists() and not opts.force:
+        try:
+            if json.loads(out.read_text()).get("weights_sha256") == digest:
+                return
+        except (json.JSONDecodeError, OSError):
+            pass
+    records = DS2[:3] if opts.quick else DS2
+    result = evaluate_with_detected_peaks(weights, opts.mitdb_dir, records=records)
+    result.update({"weights": UNSEEN_PATIENT_TARGET, "experiment": name, "weights_sha256": digest})
+    write_json(out, result)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def validation_score(result: dict) -> float:
     """Best validation score of a run (the metric its epochs were chosen by)."""
     return max(h.get("val_selection_f1", h["val_macro_f1"]) for h in result["history"])
@@ -433,6 +462,9 @@ def run_study(opts: StudyOptions) -> dict:
         for name in shipped.values():
             ship(json.loads((opts.results_dir / f"{name}.json").read_text()), opts.out_dir)
     write_json(opts.results_dir / "shipped.json", shipped)
+    ip_model = shipped.get(UNSEEN_PATIENT_TARGET)
+    if ip_model:
+        detected_peaks_check(opts, ip_model)
     summary = {
         "experiments": sorted(done),
         "quick": opts.quick,

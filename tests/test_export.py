@@ -20,7 +20,7 @@ import torch
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from ecg_utils import cli  # noqa: E402
+from ecg_utils import cli, inference  # noqa: E402
 from ecg_utils._io import EcgError  # noqa: E402
 from ecg_utils.beats import FS_BEAT, Beats, feature_matrix, read_record_beats  # noqa: E402
 from ecg_utils.checkpoint import load_model, save_model  # noqa: E402
@@ -76,6 +76,19 @@ def test_onnx_matches_torch(exported, beats, name, batch):
     assert got.shape == want.shape == (batch, 5)
     assert np.abs(got - want).max() <= TOLERANCE
     np.testing.assert_allclose(got.sum(axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["seed", "resnet_rr"])
+def test_long_input_fused_path(exported, beats, name, monkeypatch):
+    """predict_proba folds BatchNorm for long inputs; ONNX Runtime still agrees."""
+    monkeypatch.setattr(inference, "FUSE_MIN_BEATS", len(beats.x))
+    weights, path = exported[name]
+    loaded = load_model(weights)
+    feats = feature_matrix(beats.rr, loaded.feature_set) if loaded.feature_set else None
+    fused = inference.fuse_for_inference(loaded.model)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in fused.modules())
+    got = onnx_predict_proba(path, beats.x, feats)
+    assert np.abs(got - predict_proba(loaded.model, beats.x, feats)).max() <= TOLERANCE
 
 
 def test_graph_and_metadata(exported):

@@ -175,7 +175,33 @@ else:
     ),
     (
         "md",
-        """## 5. Results on both protocols
+        """## 5. Your own recording
+
+`classify_record` takes a signal at any sampling rate (1-D in mV, or samples × leads),
+finds the R peaks (a Pan-Tompkins-style detector chosen by measurement on all 48
+records), cuts the beats exactly as in training and classifies them with
+`ecg_utils.DEFAULT_WEIGHTS`, the model for unseen patients. Here: record 100 resampled
+to 250 Hz, as if it came from another device; the command line does the same with
+`python -m ecg_utils predict RECORD.hea --out beats.csv --plot strip.png`.""",
+    ),
+    (
+        "code",
+        """from scipy.signal import resample_poly
+
+from ecg_utils.predict import plot_strip, summarize
+from ecg_utils.records import read_signal
+
+signal, fs, leads = read_signal(Path(mitdb) / "100")
+x250 = resample_poly(signal[:, 0], 25, 36)  # 360 Hz -> 250 Hz
+table = ecg_utils.classify_record(x250, 250.0)
+print(summarize(table, 250.0))
+display(table.head())
+strip = plot_strip(x250, 250.0, table, OUT / "figures" / "strip_100.png", seconds=10)
+display(Image(filename=str(strip)))""",
+    ),
+    (
+        "md",
+        """## 6. Results on both protocols
 
 The report below is generated from the results files (`python -m ecg_utils report`).""",
     ),
@@ -198,6 +224,26 @@ for name, r in sorted(results.items()):
     if "test" in r and fig_path.exists():
         display(Markdown(f"**{r['title']}** ({r['protocol']})"))
         display(Image(filename=str(fig_path)))""",
+    ),
+    (
+        "md",
+        """## 7. What the models look at
+
+Grad-CAM of the predicted class for typical and misclassified test beats of each class
+(`python -m ecg_utils explain`); the study draws it for every shipped candidate.""",
+    ),
+    (
+        "code",
+        """shipped = json.loads((OUT / "results" / "shipped.json").read_text())
+for target, name in shipped.items():
+    fig_path = OUT / "figures" / f"explain_{name}.png"
+    if fig_path.exists():
+        display(Markdown(f"**{name}** → `{target}`"))
+        display(Image(filename=str(fig_path)))""",
+    ),
+    (
+        "md",
+        """## 8. Report""",
     ),
     (
         "code",

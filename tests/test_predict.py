@@ -1,0 +1,357 @@
+"""Tests for ecg_utils.predict and the ``predict`` command on MIT-BIH record 100.
+
+Record 100 (30 min, 360 Hz, 2273 beats: 2239 N, 33 S, 1 V) is classified with the
+seed's weights (an ECG1DCNN without RR features); a tiny untrained ResNet1D with RR
+features covers the other kind of model. Sampling-rate robustness: the record is
+resampled to 128, 250 and 500 Hz and the classes must agree with the 360 Hz result
+for at least 99 % of the beats, at annotated and at detected R peaks. The command
+runs in-process (``cli.main``); bad input must end in one ``error:`` line, exit 2.
+"""
+
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ecg_utils import cli
+from ecg_utils._io import EcgError
+from ecg_utils.beats import BEAT_LENGTH, CLASS_NAMES, FEATURE_SETS, segment_beats
+from ecg_utils.checkpoint import save_model
+from ecg_utils.detect import detect_r_peaks, match_pairs
+from ecg_utils.detected_eval import evaluate_with_detected_peaks, reference_beats
+from ecg_utils.inference import predict_proba
+from ecg_utils.models import ResNet1D
+from ecg_utils.predict import COLUMNS, classify_record, resolve_weights, segment_in_chunks
+from ecg_utils.records import read_signal
+from ecg_utils.sources import write_kaggle_csv
+
+FS = 360.0
+MIN_AGREEMENT = 0.99
+"""Least fraction of beats whose class must not change with the sampling rate."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread: fastest for these small batches on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def rec100(mitdb_dir):
+    """Record 100: both leads (mV), annotated beats (samples) and their AAMI labels."""
+    sig, fs, names = read_signal(mitdb_dir / "100")
+    assert fs == FS and names[0] == "MLII"
+    peaks, labels = reference_beats(mitdb_dir / "100")
+    return sig, peaks, labels
+
+
+@pytest.fixture(scope="module")
+def model(seed_weights):
+    return resolve_weights(seed_weights)
+
+
+@pytest.fixture(scope="module")
+def base_annotated(rec100, model):
+    """The 360 Hz table at the annotated R peaks."""
+    sig, peaks, _ = rec100
+    return classify_record(sig[:, 0], FS, r_peaks=peaks, weights=model)
+
+
+@pytest.fixture(scope="module")
+def base_detected(rec100, model):
+    """The 360 Hz table at the detected R peaks."""
+    return classify_record(rec100[0][:, 0], FS, weights=model)
+
+
+def write_feature_model(path, feature_set: str):
+    """Save a tiny untrained ResNet1D that takes ``feature_set`` (the shipped model's kind)."""
+    n = len(FEATURE_SETS[feature_set])
+    torch.manual_seed(0)
+    meta = {"architecture": "resnet1d", "model_args": {"width": 4, "n_features": n}}
+    save_model(ResNet1D(width=4, n_features=n), path, {**meta, "feature_set": feature_set})
+    return path
+
+
+@pytest.fixture(scope="module")
+def rr_model(tmp_path_factory):
+    """A tiny untrained ResNet1D with RR features."""
+    return write_feature_model(tmp_path_factory.mktemp("rr") / "rr.pth", "rr")
+
+
+# --------------------------------------------------------------------------- classify_record
+
+
+def test_one_row_per_detected_peak(rec100, base_detected):
+    x = rec100[0][:, 0]
+    table = base_detected
+    assert list(table.columns) == COLUMNS
+    assert table["sample"].tolist() == detect_r_peaks(x, FS).tolist()
+    assert len(table) > 2200
+    proba = table[[f"prob_{c}" for c in CLASS_NAMES]].to_numpy(np.float64)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert (table["label"].to_numpy() == proba.argmax(axis=1)).all()
+    assert (table["class"] == np.asarray(CLASS_NAMES)[table["label"]]).all()
+    np.testing.assert_allclose(table["time_s"], table["sample"] / FS)
+
+
+def test_annotated_peaks_are_classified_correctly(rec100, base_annotated):
+    _, peaks, labels = rec100
+    assert base_annotated["sample"].tolist() == peaks.tolist()
+    accuracy = np.mean(base_annotated["label"].to_numpy() == labels)
+    assert accuracy > 0.9, accuracy
+
+
+def test_two_dimensional_input_picks_the_lead(rec100, model):
+    sig = rec100[0][: int(60 * FS)]
+    for lead in (0, 1):
+        got = classify_record(sig, FS, weights=model, lead=lead)
+        want = classify_record(sig[:, lead].copy(), FS, weights=model)
+        pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(EcgError, match="lead index 2"):
+        classify_record(sig, FS, weights=model, lead=2)
+
+
+@pytest.mark.parametrize("fs", [0, -1, float("nan"), float("inf"), 1e9, "abc"])
+def test_bad_sampling_rate(rec100, model, fs):
+    with pytest.raises(EcgError, match="sampling rate"):
+        classify_record(rec100[0][:3600, 0], fs, weights=model)
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [np.zeros(0), np.zeros(3600), np.full(3600, 0.7), np.full(3600, np.nan), np.zeros((10, 2, 2))],
+    ids=["empty", "zeros", "constant", "all-nan", "3-d"],
+)
+@pytest.mark.parametrize("with_peaks", [False, True], ids=["detected", "given-peaks"])
+def test_empty_or_flat_signal(model, signal, with_peaks):
+    peaks = np.array([100, 400]) if with_peaks else None
+    with pytest.raises(EcgError, match="empty|flat|shape"):
+        classify_record(signal, FS, r_peaks=peaks, weights=model)
+
+
+def test_given_peaks_are_sorted_deduplicated_and_clipped(rec100, model):
+    x = rec100[0][: int(20 * FS), 0]
+    peaks = detect_r_peaks(x, FS)
+    messy = np.concatenate([peaks[::-1], peaks[:3], [-5, len(x), len(x) + 100]])
+    got = classify_record(x, FS, r_peaks=messy, weights=model)
+    pd.testing.assert_frame_equal(got, classify_record(x, FS, r_peaks=peaks, weights=model))
+
+
+@pytest.mark.parametrize("feature_set", sorted(FEATURE_SETS))
+def test_models_with_per_beat_features(rec100, tmp_path, feature_set):
+    weights = write_feature_model(tmp_path / "m.pth", feature_set)
+    x = rec100[0][: int(120 * FS), 0]
+    table = classify_record(x, FS, weights=weights)
+    assert list(table.columns) == COLUMNS and len(table) > 100
+    proba = table[[f"prob_{c}" for c in CLASS_NAMES]].to_numpy(np.float64)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- sampling rates
+
+
+def resample(x: np.ndarray, fs: int) -> np.ndarray:
+    """Record 100 at ``fs`` Hz (polyphase filter, as a device recording at that rate)."""
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(fs, int(FS))
+    return resample_poly(x, ratio.numerator, ratio.denominator)
+
+
+@pytest.mark.parametrize("fs", [128, 250, 360, 500])
+def test_classes_do_not_depend_on_the_sampling_rate(rec100, model, base_annotated, fs):
+    x, peaks, _ = rec100[0][:, 0], rec100[1], rec100[2]
+    mapped = np.round(peaks * fs / FS).astype(np.int64)
+    table = classify_record(resample(x, fs), fs, r_peaks=mapped, weights=model)
+    assert len(table) == len(base_annotated)
+    agreement = np.mean(table["label"].to_numpy() == base_annotated["label"].to_numpy())
+    assert agreement >= MIN_AGREEMENT, f"{fs} Hz: {agreement:.4f}"
+
+
+@pytest.mark.parametrize("fs", [128, 250, 500])
+def test_classes_at_detected_peaks_do_not_depend_on_the_sampling_rate(
+    rec100, model, base_detected, fs
+):
+    table = classify_record(resample(rec100[0][:, 0], fs), fs, weights=model)
+    base_at_fs = np.round(base_detected["sample"].to_numpy() * fs / FS).astype(np.int64)
+    i, j = match_pairs(base_at_fs, table["sample"].to_numpy(), fs, tolerance_s=0.15)
+    assert len(i) >= MIN_AGREEMENT * max(len(base_detected), len(table))
+    agreement = np.mean(base_detected["label"].to_numpy()[i] == table["label"].to_numpy()[j])
+    assert agreement >= MIN_AGREEMENT, f"{fs} Hz: {agreement:.4f}"
+
+
+def test_detected_peaks_at_128_hz_on_a_ventricular_record(mitdb_dir, model):
+    sig, _, _ = read_signal(mitdb_dir / "208")
+    x = sig[: int(600 * FS), 0]  # 10 min: 1011 beats, a third of them V
+    base = classify_record(x, FS, weights=model)
+    table = classify_record(resample(x, 128), 128, weights=model)
+    base_at_fs = np.round(base["sample"].to_numpy() * 128 / FS).astype(np.int64)
+    i, j = match_pairs(base_at_fs, table["sample"].to_numpy(), 128, tolerance_s=0.15)
+    agreement = np.mean(base["label"].to_numpy()[i] == table["label"].to_numpy()[j])
+    assert agreement >= MIN_AGREEMENT, f"128 Hz: {agreement:.4f}"
+
+
+# --------------------------------------------------------------------------- chunks
+
+
+@pytest.mark.parametrize("fs", [360, 250])
+@pytest.mark.parametrize("chunk_beats", [1, 7, 100])
+def test_segment_in_chunks_equals_one_pass(rec100, fs, chunk_beats):
+    x = resample(rec100[0][: int(300 * FS), 0], fs)
+    peaks = np.round(rec100[1][rec100[1] < 300 * FS] * fs / FS).astype(np.int64)
+    peaks = peaks[peaks < len(x)]
+    one_pass, kept = segment_beats(x, fs, peaks)
+    assert len(kept) == len(peaks)
+    chunked = segment_in_chunks(x, fs, peaks, chunk_beats=chunk_beats)
+    np.testing.assert_array_equal(chunked, one_pass)
+    assert segment_in_chunks(x, fs, peaks[:0]).shape == (0, BEAT_LENGTH)
+
+
+# --------------------------------------------------------------------------- detected_eval
+
+
+def test_evaluate_with_detected_peaks(mitdb_dir, model, rec100, base_annotated):
+    out = evaluate_with_detected_peaks(model, mitdb_dir, records=["100"])
+    n_ref = len(rec100[1])
+    assert out["annotated"]["n_beats"] == n_ref
+    assert out["annotated"]["accuracy"] == pytest.approx(
+        np.mean(base_annotated["label"].to_numpy() == rec100[2])
+    )
+    det = out["detection"]
+    missed = sum(det["missed_by_class"].values())
+    assert out["detected"]["n_beats"] == n_ref - missed
+    assert det["se"] == pytest.approx((n_ref - missed) / n_ref)
+    assert det["se"] > 0.99 and det["ppv"] > 0.99
+    assert set(out["end_to_end_sensitivity"]) == set(CLASS_NAMES)
+    assert out["end_to_end_sensitivity"]["N"] > 0.95
+    assert out["per_record"]["100"]["n_reference"] == n_ref
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, mitdb_dir, rec100):
+    """Inputs for the command: record 100 copied, 60 s of MLII as CSV/NPY, beats CSV."""
+    folder = tmp_path_factory.mktemp("predict_cli")
+    for ext in ("hea", "dat", "atr"):
+        shutil.copy(mitdb_dir / f"100.{ext}", folder)
+    x = rec100[0][: int(60 * FS), 0]
+    np.savetxt(folder / "samples.csv", x, fmt="%.4f")
+    np.save(folder / "samples.npy", x)
+    beats, _ = segment_beats(x, FS, rec100[1][rec100[1] < len(x)])
+    write_kaggle_csv(beats, np.zeros(len(beats), np.int64), folder / "beats.csv")
+    return folder
+
+
+def run_main(capsys, *argv):
+    """Run the command in-process; return (exit status, stdout, stderr)."""
+    try:
+        rc = cli.main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse usage errors
+        rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def predict(capsys, seed_weights, *argv):
+    return run_main(capsys, "predict", *argv, "--weights", seed_weights)
+
+
+def read_table(path) -> pd.DataFrame:
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+    return pd.read_csv(path)
+
+
+def test_cli_on_a_wfdb_record(capsys, seed_weights, files, base_detected):
+    rc, out, err = predict(capsys, seed_weights, files / "100.hea", "--out", files / "o.csv")
+    assert rc == 0, err
+    assert out.startswith(f"{len(base_detected)} beats: N ")
+    table = read_table(files / "o.csv")
+    assert table["sample"].tolist() == base_detected["sample"].tolist()
+    assert table["class"].tolist() == base_detected["class"].tolist()
+
+
+def test_cli_prints_the_first_beats_without_out(capsys, seed_weights, files):
+    rc, out, err = predict(capsys, seed_weights, files / "100.hea")
+    assert rc == 0, err
+    assert "prob_N" in out and len(out.splitlines()) == 12  # summary, header, 10 beats
+
+
+def test_cli_with_annotated_peaks(capsys, seed_weights, files, base_annotated):
+    rc, _, err = predict(
+        capsys, seed_weights, files / "100.hea", "--ann", "atr", "--out", files / "a.csv"
+    )
+    assert rc == 0, err
+    table = read_table(files / "a.csv")
+    assert table["sample"].tolist() == base_annotated["sample"].tolist()
+    assert table["label"].tolist() == base_annotated["label"].tolist()
+
+
+@pytest.mark.parametrize("name", ["samples.csv", "samples.npy"])
+def test_cli_on_samples_with_fs(capsys, seed_weights, files, model, name):
+    out_csv = files / f"{name}.out.csv"
+    rc, _, err = predict(capsys, seed_weights, files / name, "--fs", "360", "--out", out_csv)
+    assert rc == 0, err
+    x = np.loadtxt(files / name) if name.endswith(".csv") else np.load(files / name)
+    want = classify_record(x, FS, weights=model)
+    table = read_table(out_csv)
+    assert table["sample"].tolist() == want["sample"].tolist()
+    assert table["label"].tolist() == want["label"].tolist()
+
+
+def test_cli_on_kaggle_beats(capsys, seed_weights, files, model):
+    rc, _, err = predict(capsys, seed_weights, files / "beats.csv", "--out", files / "b.csv")
+    assert rc == 0, err
+    table = read_table(files / "b.csv")
+    beats = pd.read_csv(files / "beats.csv", header=None).to_numpy()[:, :BEAT_LENGTH]
+    want = predict_proba(model.model, beats.astype(np.float32)).argmax(axis=1)
+    assert table["sample"].tolist() == list(range(len(beats)))
+    assert table["label"].tolist() == want.tolist()
+    assert table["time_s"].isna().all()
+
+
+def test_cli_plot_writes_a_png(capsys, seed_weights, files):
+    png = files / "strip.png"
+    rc, _, err = predict(capsys, seed_weights, files / "samples.npy", "--fs", "360", "--plot", png)
+    assert rc == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def assert_one_error_line(rc, err, *words):
+    assert rc == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    for word in words:
+        assert word in err, err
+
+
+def test_cli_bad_inputs(capsys, seed_weights, files, rr_model):
+    bad = files / "bad"
+    bad.mkdir(exist_ok=True)
+    (bad / "text.csv").write_text("time,mV\n0,0.1\n1,0.2\n")
+    np.save(bad / "strings.npy", np.array(["a", "b", "c"]))
+    np.save(bad / "cube.npy", np.zeros((4, 4, 4)))
+    cases = [
+        ((bad / "none.csv", "--fs", "360"), ["none.csv", "not found"]),
+        ((bad / "none.hea",), ["none.hea", "not found"]),
+        ((bad / "text.csv", "--fs", "360"), ["text.csv", "text"]),
+        ((bad / "strings.npy", "--fs", "360"), ["strings.npy", "numeric"]),
+        ((bad / "cube.npy", "--fs", "360"), ["cube.npy", "(4, 4, 4)"]),
+        ((files / "samples.npy",), ["--fs is required"]),
+        ((files / "100.hea", "--lead", "V9"), ["lead V9 not in record", "MLII"]),
+        ((files / "samples.npy", "--fs", "360", "--ann", "atr"), ["--ann needs a WFDB"]),
+        ((files / "samples.npy", "--fs", "0"), ["--fs", "positive"]),
+    ]
+    for argv, words in cases:
+        rc, _, err = predict(capsys, seed_weights, *argv)
+        assert_one_error_line(rc, err, *words)
+    rc, _, err = run_main(capsys, "predict", files / "beats.csv", "--weights", rr_model)
+    assert_one_error_line(rc, err, "RR intervals")
