@@ -9,9 +9,13 @@ convolutions, which removes one pass over the activations.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
+import torch.fx
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .beats import feature_matrix
 
@@ -24,18 +28,43 @@ FUSE_MIN_BEATS = 16384
 def fuse_for_inference(model: nn.Module) -> nn.Module:
     """A copy of an eval-mode model with each BatchNorm folded into its convolution.
 
-    Uses ``torch.fx`` to find ``Conv1d -> BatchNorm1d`` pairs; the copy computes the
-    same function up to float rounding (about 1e-5 on logits). Models that ``torch.fx``
-    cannot trace are returned unchanged.
+    Uses ``torch.fx`` to find ``Conv1d -> BatchNorm1d`` pairs (the convolution's output
+    used only by the BatchNorm); the copy computes the same function up to float
+    rounding (about 1e-5 on logits). Models in training mode, or that ``torch.fx``
+    cannot trace, are returned unchanged.
     """
-    from torch.fx.experimental.optimization import fuse
-
     if model.training:
         return model
     try:
-        return fuse(model)
+        graph_module = torch.fx.symbolic_trace(copy.deepcopy(model))
     except Exception:  # untraceable control flow: run the model as it is
         return model
+    modules = dict(graph_module.named_modules())
+    for node in list(graph_module.graph.nodes):
+        conv = _conv_before_batchnorm(node, modules)
+        if conv is None:
+            continue
+        fused = fuse_conv_bn_eval(modules[conv.target], modules[node.target])
+        parent, _, name = conv.target.rpartition(".")
+        setattr(graph_module.get_submodule(parent), name, fused)
+        node.replace_all_uses_with(conv)
+        graph_module.graph.erase_node(node)
+    graph_module.delete_all_unused_submodules()
+    graph_module.recompile()
+    return graph_module
+
+
+def _conv_before_batchnorm(node, modules: dict[str, nn.Module]):
+    """The Conv1d node feeding ``node`` when ``node`` is a foldable BatchNorm1d, else None."""
+    if node.op != "call_module" or not isinstance(modules.get(node.target), nn.BatchNorm1d):
+        return None
+    if not modules[node.target].track_running_stats:
+        return None
+    conv = node.args[0]
+    is_conv = isinstance(conv, torch.fx.Node) and conv.op == "call_module"
+    if not is_conv or not isinstance(modules.get(conv.target), nn.Conv1d):
+        return None
+    return conv if len(conv.users) == 1 else None
 
 
 @torch.inference_mode()
