@@ -167,7 +167,9 @@ def section_ablation(results: dict) -> str:
     if not rows:
         return ""
     lines = [
-        "## Ablation: ECG1DCNN on the Kaggle protocol, one change at a time",
+        "## Ablation: ECG1DCNN recipes on the Kaggle protocol",
+        "",
+        "Each row changes the row above as it says; all keep the seed's architecture.",
         "",
         "| step | accuracy (%) | macro-F1 | S Se / +P (%) | V Se / +P (%) | F Se / +P (%) "
         "| best / trained epochs | time (s) |",

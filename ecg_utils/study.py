@@ -125,6 +125,21 @@ def default_experiments() -> list[Experiment]:
             ship_as=cnn_file,
         ),
         Experiment(
+            "long_kaggle",
+            "ECG1DCNN, longer training",
+            TrainConfig(
+                protocol=kaggle,
+                architecture="ecg1dcnn",
+                epochs=30,
+                batch_size=128,
+                lr=2e-3,
+                schedule="onecycle",
+                threads=1,
+            ),
+            ablation="plain CE again, no augmentation; batch 128, LR 2e-3, 30 full epochs",
+            ship_as=cnn_file,
+        ),
+        Experiment(
             "resnet_kaggle",
             "ResNet1D",
             TrainConfig(protocol=kaggle, epochs=10, loss="weighted_ce", **resnet),
