@@ -265,6 +265,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    import torch
+
     from .predict import (
         beats_table,
         classify_record,
@@ -275,6 +277,9 @@ def cmd_predict(args) -> int:
         write_table,
     )
 
+    # one thread: the batches are small, and a second thread that waits for a busy core
+    # costs more than it gives (bench/predict.py)
+    torch.set_num_threads(args.threads)
     kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
     loaded = resolve_weights(args.weights)
     if kind == "beats":
@@ -409,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="write the per-beat table as CSV")
     p.add_argument("--plot", type=Path, help="draw the first 20 s with beats coloured by class")
+    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("run", help="the whole study: data, training, evaluation, report")

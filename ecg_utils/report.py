@@ -291,6 +291,64 @@ class lies (`python -m ecg_utils explain`).
 """
 
 
+def section_predict_speed(results: dict) -> str:
+    """End-to-end prediction and dataset build figures (``bench/predict.py``)."""
+    b = results.get("bench_predict")
+    if not b:
+        return ""
+    rec, holter, build, goals = b["record"], b["holter"], b["build"], b["goals"]
+    steps = rec["steps_s"]
+    step_text = ", ".join(
+        f"{k} {v:.2f} s" for k, v in steps.items() if k not in ("total", "n_beats")
+    )
+    rows = [
+        (
+            "`predict` of a 30-min 360 Hz record (wall, median)",
+            f"{rec['wall_median_s']:.2f} s",
+            f"≤ {goals['record_wall_s']:.0f} s",
+        ),
+        ("the same steps in-process", f"{steps['total']:.2f} s", ""),
+        (
+            f"`predict` of a {holter['hours']:.0f}-hour two-lead record "
+            f"({holter['n_beats']:,} beats)",
+            f"{holter['wall_s']:.1f} s",
+            f"≤ {goals['holter_wall_s']:.0f} s",
+        ),
+        (
+            "its peak memory",
+            f"{holter['peak_rss_mb'] / 1024:.2f} GB",
+            f"≤ {goals['holter_peak_rss_mb'] / 1024:.0f} GB",
+        ),
+        (
+            "beat set from the 48 records, cold",
+            f"{build['cold_s']:.2f} s",
+            f"≤ {goals['build_cold_s']:.0f} s",
+        ),
+        ("beat set, cached", f"{build['cached_s']:.2f} s", f"≤ {goals['build_cached_s']:.0f} s"),
+    ]
+    table = "\n".join(f"| {a} | {b_} | {c} |" for a, b_, c in rows)
+    return f"""## Prediction speed (`bench/predict.py`, this 2-core CPU)
+
+| what | measured | goal |
+|---|---:|---:|
+{table}
+
+In-process steps of the 30-minute record: {step_text}. The rest of the wall time is
+Python start-up and imports.
+"""
+
+
+def section_inference_speed(results: dict) -> str:
+    """Batched inference throughput (``bench/inference.py``)."""
+    b = results.get("bench_inference")
+    if not b or "summary_markdown" not in b:
+        return ""
+    return f"""## Inference throughput (`bench/inference.py`, this 2-core CPU)
+
+{b["summary_markdown"]}
+"""
+
+
 def section_failures(results: dict) -> str:
     exps = experiments(results, "inter-patient")
     if not exps:
@@ -395,6 +453,8 @@ def render_report(results: dict) -> str:
         section_explanations(results),
         section_detection(results),
         section_detected_peaks(results),
+        section_predict_speed(results),
+        section_inference_speed(results),
         section_environment(results),
         LIMITATIONS,
         REFERENCES,
