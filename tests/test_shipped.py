@@ -1,0 +1,86 @@
+"""The committed artefacts agree with each other: weights, results, report and README."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import ecg_utils
+from ecg_utils.report import README_END, README_START, load_results, readme_summary, render_report
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def test_report_is_generated_from_the_committed_results():
+    expected = render_report(load_results(RESULTS))
+    assert (ROOT / "report.md").read_text(encoding="utf-8") == expected, (
+        "report.md differs from its results: run `python -m ecg_utils report --readme README.md`"
+    )
+
+
+def test_readme_results_block_is_generated_from_the_committed_results():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split(README_START, 1)[1].split(README_END, 1)[0]
+    assert block.strip() == readme_summary(load_results(RESULTS)).strip()
+
+
+def test_shipped_weights_are_the_runs_chosen_on_validation():
+    shipped = json.loads((RESULTS / "shipped.json").read_text())
+    assert set(shipped) == {"ecg_cnn.pth", "ecg_utils/weights/interpatient.pth"}
+    for target, name in shipped.items():
+        result = json.loads((RESULTS / f"{name}.json").read_text())
+        meta = json.loads((ROOT / target).with_suffix(".json").read_text())
+        assert meta["train_config"] == result["config"]
+
+
+def test_ecg_cnn_loads_with_the_seed_readme_snippet():
+    model = ecg_utils.ECG1DCNN(num_classes=5)
+    model.load_state_dict(torch.load(ROOT / "ecg_cnn.pth", weights_only=True))
+    model.eval()
+    assert model(torch.rand(3, 1, 187)).shape == (3, 5)
+
+
+@pytest.mark.parametrize("path", [ROOT / "ecg_cnn.pth", ecg_utils.DEFAULT_WEIGHTS])
+def test_shipped_weights_load_with_their_metadata(path):
+    loaded = ecg_utils.load_model(path)
+    assert loaded.meta["classes"] == list(ecg_utils.CLASS_NAMES)
+    assert loaded.meta["fs"] == ecg_utils.FS_BEAT
+
+
+@pytest.mark.slow
+def test_evaluate_json_of_the_shipped_kaggle_model_matches_its_results(mitdb_dir):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ecg_utils",
+            "evaluate",
+            "--weights",
+            str(ROOT / "ecg_cnn.pth"),
+            "--protocol",
+            "kaggle",
+            "--mitdb-dir",
+            str(mitdb_dir),
+            "--json",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    got = json.loads(out.stdout)
+    assert set(got) >= {"protocol", "n_beats", "accuracy", "macro_f1", "classes"}
+    assert set(got["classes"]) == set(ecg_utils.CLASS_NAMES)
+    name = json.loads((RESULTS / "shipped.json").read_text())["ecg_cnn.pth"]
+    recorded = json.loads((RESULTS / f"{name}.json").read_text())["test"]
+    assert got["n_beats"] == recorded["n_beats"]
+    assert got["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-9)
+    assert got["macro_f1"] == pytest.approx(recorded["macro_f1"], abs=1e-9)
