@@ -5,11 +5,20 @@ a few hundred beats keep the activations (32 x 187 floats per beat after the fir
 convolution) in the CPU caches, while batches of thousands spill them to memory and
 run 3-4 times slower. For long inputs BatchNorm is also folded into the preceding
 convolutions, which removes one pass over the activations.
+
+Long inputs are split into one contiguous share per core (``torch.get_num_threads()``),
+each run in its own Python thread with single-threaded operators: the cores never wait
+for each other between operators, so a machine shared with other processes slows
+inference down in proportion to the CPU taken, instead of stalling every operator
+while one of its threads is descheduled. (While this runs, ``torch.get_num_threads()``
+reads 1 in every thread of the process.)
 """
 
 from __future__ import annotations
 
 import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -23,6 +32,8 @@ DEFAULT_BATCH_SIZE = 256
 """Beats per forward pass: small enough to stay in cache, large enough to amortise calls."""
 FUSE_MIN_BEATS = 16384
 """Fold BatchNorm only for inputs this long: folding costs a model copy (about 30 ms)."""
+PARALLEL_MIN_BATCHES = 4
+"""Split the beats over one Python thread per core once each gets this many batches."""
 
 
 def fuse_for_inference(model: nn.Module) -> nn.Module:
@@ -67,7 +78,6 @@ def _conv_before_batchnorm(node, modules: dict[str, nn.Module]):
     return conv if len(conv.users) == 1 else None
 
 
-@torch.inference_mode()
 def predict_proba(
     model: nn.Module,
     x: np.ndarray,
@@ -94,16 +104,61 @@ def predict_proba(
     model.eval()
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(1)
     ft = None if features is None or features.shape[1] == 0 else torch.from_numpy(features)
+    if len(xt) == 0:
+        return np.zeros((0, 5), np.float32)
     if len(xt) >= FUSE_MIN_BEATS:
         model = fuse_for_inference(model)
+    workers = min(torch.get_num_threads(), len(xt) // (PARALLEL_MIN_BATCHES * batch_size))
+    if workers < 2:
+        return _forward_batches(model, xt, ft, batch_size)
+    bounds = np.linspace(0, len(xt), workers + 1).astype(int)
+    parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    with _one_intra_op_thread, ThreadPoolExecutor(workers) as pool:
+        chunks = pool.map(
+            lambda p: _forward_batches(model, xt[p], None if ft is None else ft[p], batch_size),
+            parts,
+        )
+        return np.concatenate(list(chunks))
+
+
+@torch.inference_mode()
+def _forward_batches(model, xt: torch.Tensor, ft, batch_size: int) -> np.ndarray:
+    """Softmax of ``model`` over ``xt`` (batch, 1, 187) in batches, in this thread."""
     out = []
     for start in range(0, len(xt), batch_size):
         xb = xt[start : start + batch_size]
         logits = model(xb) if ft is None else model(xb, ft[start : start + batch_size])
         out.append(torch.softmax(logits, dim=1))
-    if not out:
-        return np.zeros((0, 5), np.float32)
     return torch.cat(out).numpy()
+
+
+class _OneIntraOpThread:
+    """Context: torch operators single-threaded while any caller is inside (re-entrant).
+
+    A count shared by all threads restores the caller's thread setting only when the
+    last concurrent :func:`predict_proba` call leaves.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = 1
+
+    def __enter__(self):
+        with self._lock:
+            if self._users == 0:
+                self._saved = torch.get_num_threads()
+                torch.set_num_threads(1)
+            self._users += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                torch.set_num_threads(self._saved)
+
+
+_one_intra_op_thread = _OneIntraOpThread()
 
 
 def predict_beats(loaded, beats, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:

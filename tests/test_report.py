@@ -50,7 +50,9 @@ def test_kaggle_difference_wording():
         "kaggle_reference_counts": {"N": 90589, "S": 2779, "V": 7236, "F": 803, "Q": 8039},
         "records": ["100"] * 48,
     }
-    assert "The Kaggle set has 48 fewer beats\nthan ours" in render_report({"dataset": ds})
+    assert "Kaggle's set has 48 fewer beats than ours" in render_report({"dataset": ds})
+    ds["n_beats"], ds["counts"] = 109_446, dict(ds["kaggle_reference_counts"])
+    assert "the counts agree class by class" in render_report({"dataset": ds})
 
 
 def test_empty_results_folder_is_an_error_and_writes_nothing(tmp_path):
