@@ -5,10 +5,13 @@ Compares, on real MIT-BIH beats (all 48 records, segmented at 120 Hz):
 * ``seed-loop``: the seed notebook's loop, ``DataLoader(TensorDataset, batch_size=64)``
   and ``model(x)`` per batch under ``torch.no_grad``;
 * ``predict_proba``: :func:`ecg_utils.inference.predict_proba` at several batch sizes
-  (``inference_mode``, BatchNorm folded into the convolutions);
-* ``unfused``: the same loop without the BatchNorm folding;
+  (``inference_mode``, BatchNorm folded into the convolutions, one Python thread with
+  single-threaded operators per core);
+* ``torch-omp``: the same folded model in one Python thread with multi-threaded
+  (OpenMP) operators, and ``unfused``: the same without the BatchNorm folding;
 * ``onnxruntime``: the exported ONNX graph in ONNX Runtime (all graph optimisations,
-  intra-op threads = torch's);
+  intra-op threads = torch's), and ``onnxruntime-2x1``: one single-threaded session
+  per core;
 * ``torchscript`` (frozen + ``optimize_for_inference``) and ``torch.compile`` (inductor)
   at one batch size, as candidates.
 
@@ -54,7 +57,7 @@ from ecg_utils.inference import predict_proba  # noqa: E402
 
 SEED_WEIGHTS = ROOT.parent / "shared/seed/ecg_cnn.pth"
 SHIPPED_WEIGHTS = (ROOT / "ecg_cnn.pth", ROOT / "ecg_utils/weights/interpatient.pth")
-BATCHES = (64, 256, 512, 1024, 2048, 8192)
+BATCHES = (64, 256, 512, 2048, 8192)
 ORT_BATCHES = (64, 256, 1024, 8192)
 PARALLEL_BATCHES = (64, 256)
 """Batch sizes for the one-thread-per-core runners."""
@@ -185,22 +188,12 @@ def in_parallel(workers: list[Callable], x, feats) -> np.ndarray:
         return np.concatenate([f.result() for f in futures])
 
 
-def torch_parallel(model, threads: int, batch_size: int) -> Callable:
-    """Fused eager inference, one intra-op thread per Python thread, one thread per core."""
+def torch_omp(model, batch_size: int) -> Callable:
+    """Folded eager inference in this thread, operators on all cores (OpenMP)."""
     from ecg_utils.inference import fuse_for_inference
 
     fused = fuse_for_inference(model.eval())
-
-    def run(x, feats):
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            worker = lambda x, f: unfused(fused, x, f, batch_size)  # noqa: E731
-            return in_parallel([worker] * threads, x, feats)
-        finally:
-            torch.set_num_threads(before)
-
-    return run
+    return lambda x, feats: unfused(fused, x, feats, batch_size)
 
 
 def build_methods(loaded, weights: Path, tmp: Path) -> dict[str, Callable]:
@@ -209,13 +202,10 @@ def build_methods(loaded, weights: Path, tmp: Path) -> dict[str, Callable]:
     methods: dict[str, Callable] = {"seed-loop|64": lambda x, f: seed_loop(model, x, f)}
     for bs in BATCHES:
         methods[f"predict_proba|{bs}"] = lambda x, f, bs=bs: predict_proba(model, x, f, bs)
-    for bs in (CANDIDATE_BATCH, 2048):
-        methods[f"unfused|{bs}"] = lambda x, f, bs=bs: unfused(model, x, f, bs)
-    threads = torch.get_num_threads()
-    if threads > 1:
-        for bs in PARALLEL_BATCHES:
-            methods[f"torch-{threads}x1|{bs}"] = torch_parallel(model, threads, bs)
-    methods.update(onnx_methods(weights, tmp, threads))
+    methods[f"unfused|{CANDIDATE_BATCH}"] = lambda x, f: unfused(model, x, f, CANDIDATE_BATCH)
+    for bs in (CANDIDATE_BATCH, 1024):
+        methods[f"torch-omp|{bs}"] = torch_omp(model, bs)
+    methods.update(onnx_methods(weights, tmp, torch.get_num_threads()))
     return methods
 
 
