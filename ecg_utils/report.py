@@ -592,7 +592,42 @@ def readme_summary(results: dict) -> str:
             )
     if len(lines) == 4:
         return ""
+    lines += _readme_speed(results)
     return "\n".join(lines) + "\n"
+
+
+def _rate(row: dict) -> float:
+    return row["beats_per_s"]
+
+
+def _readme_speed(results: dict) -> list[str]:
+    """One line per benchmark: the headline figures beside their goals."""
+    out = []
+    b = results.get("bench_predict")
+    if b:
+        out += [
+            "",
+            f"Speed on this 2-core CPU (`bench/predict.py`): `predict` of a 30-minute record "
+            f"{b['record']['wall_median_s']:.1f} s (goal ≤ 3 s); of a 24-hour two-lead record "
+            f"{b['holter']['wall_s']:.0f} s and {b['holter']['peak_rss_mb'] / 1024:.1f} GB "
+            f"(goals ≤ 60 s, ≤ 2 GB); beat set from the 48 records {b['build']['cold_s']:.1f} s "
+            f"cold, {b['build']['cached_s']:.2f} s cached.",
+        ]
+    inf = results.get("bench_inference")
+    if inf and inf.get("models"):
+        table = inf["models"][0]["table"]
+        ours = max((r for r in table if r["method"] == "predict_proba"), key=_rate)
+        best = max((r for r in table if r["method"] != "seed-loop"), key=_rate)
+        seed = next(r for r in table if r["method"] == "seed-loop")
+        out += [
+            "",
+            f"Inference (`bench/inference.py`, ECG1DCNN): `predict_proba` {ours['beats_per_s']:,} "
+            f"beats/s (batch {ours['batch']}), efficiency {ours['efficiency']:.2f} of sgemm, "
+            f"{ours['speedup_vs_seed_loop']:.1f}× the seed-style loop ({seed['beats_per_s']:,} "
+            f"beats/s); fastest measured: {best['method']} at {best['beats_per_s']:,} beats/s "
+            "(goals: efficiency ≥ 0.6, ≥ 3× the seed loop).",
+        ]
+    return out
 
 
 def update_readme(readme: str | Path, results: dict) -> None:
