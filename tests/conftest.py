@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED_WEIGHTS = ROOT.parent / "shared" / "seed" / "ecg_cnn.pth"
 """The seed notebook's published weights (CUDA tensors, no metadata)."""
 
+if os.environ.get("ECG_MITDB_DIR"):
+    # tests run commands from temporary folders: a relative path would point nowhere there
+    os.environ["ECG_MITDB_DIR"] = str(Path(os.environ["ECG_MITDB_DIR"]).resolve())
+
 BEAT_SYMBOLS = ("N", "N", "A", "N", "V", "N", "F", "N", "/", "L", "R", "E", "S", "j", "f", "Q")
 """Default symbol cycle of synthetic beats: every AAMI class, several symbols per class."""
 
