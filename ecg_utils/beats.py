@@ -25,8 +25,6 @@ FS_BEAT = 120
 rows (the paper says 125 Hz; the published data are at 120 Hz)."""
 BEAT_LENGTH = 187
 """Samples per beat (1.558 s at 120 Hz)."""
-WINDOW_SECONDS = 10.0
-"""Length of the normalisation window, in seconds."""
 CLASS_NAMES = ("N", "S", "V", "F", "Q")
 """AAMI class names, indexed by label 0..4."""
 
@@ -46,39 +44,6 @@ NON_BEAT_SYMBOLS = frozenset("+~|x![]\"=p^t-u?`'s*TD@()rTUP")
 def aami_label(symbol: str) -> int | None:
     """Return the AAMI label (0..4) of a beat annotation symbol, or None for non-beats."""
     return AAMI_CLASSES.get(symbol)
-
-
-def resample_signal(x: np.ndarray, fs_in: float, fs_out: float = FS_BEAT) -> np.ndarray:
-    """Resample a 1-D signal from ``fs_in`` to ``fs_out`` Hz with a polyphase filter.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n_samples,)
-    fs_in, fs_out : float
-        Sampling rates in Hz.
-
-    Returns
-    -------
-    ndarray, shape (round(n_samples * fs_out / fs_in),), float64
-    """
-    if fs_in <= 0 or not np.isfinite(fs_in):
-        raise EcgError(f"sampling frequency must be a positive number, got {fs_in}")
-    x = np.asarray(x, dtype=np.float64)
-    if fs_in == fs_out:
-        return x
-    up, down = _rational(fs_out / fs_in)
-    if x.size and np.all(x == x[0]):  # a flat line stays flat (the filter would ripple)
-        return np.full(-(-len(x) * up // down), x[0])
-    from scipy import signal as sps  # imported here: scipy.signal takes a second to load
-
-    return sps.resample_poly(x, up, down)
-
-
-def _rational(r: float, max_den: int = 1000) -> tuple[int, int]:
-    from fractions import Fraction
-
-    f = Fraction(r).limit_denominator(max_den)
-    return f.numerator, f.denominator
 
 
 @dataclass
@@ -181,7 +146,6 @@ def segment_beats(
     x: np.ndarray,
     fs: float,
     r_peaks: np.ndarray,
-    window_s: float = WINDOW_SECONDS,
     last_rr: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut beats from one lead exactly the way the Kaggle heartbeat set was built.
@@ -215,9 +179,6 @@ def segment_beats(
         Sampling rate of ``x`` in Hz (any positive rate).
     r_peaks : ndarray, shape (n_beats,)
         R-peak positions in samples at ``fs``, sorted.
-    window_s : float
-        Unused, kept for API compatibility: the Kaggle rows are scaled per beat, not
-        per 10 s window.
     last_rr : float, optional
         RR interval in samples that sizes the last peak's segment (default: the median
         RR of ``r_peaks``); lets a long recording be segmented in chunks.
