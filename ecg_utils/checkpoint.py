@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._io import EcgError, atomic_path, write_text_atomic
+from ._io import EcgError, atomic_open, write_text_atomic
 from .beats import BEAT_LENGTH, CLASS_NAMES, FS_BEAT
 from .models import build_model
 
@@ -55,9 +55,19 @@ def save_model(model: nn.Module, path: str | Path, meta: dict) -> None:
         **meta,
     }
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_tensors(state, path)
     write_text_atomic(metadata_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def save_tensors(obj, path: str | Path) -> None:
+    """``torch.save`` through a file handle, atomically.
+
+    Saved by name, torch would call the archive after the (temporary) file, so the same
+    tensors would give different bytes each time; through a handle the bytes depend on
+    the tensors alone, and equal weights have equal hashes.
+    """
+    with atomic_open(path, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
-from ._io import EcgError, atomic_path, environment_info
+from ._io import EcgError, environment_info
 from .beats import CLASS_NAMES, FEATURE_SETS, FS_BEAT, Beats, feature_matrix
 from .checkpoint import save_model
 from .inference import predict_proba
@@ -309,8 +309,9 @@ def _labels(cfg: TrainConfig) -> list[int]:
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    from .checkpoint import save_tensors
+
+    save_tensors(state, path)
 
 
 def _load_checkpoint(path: Path, cfg: TrainConfig, data_key: str) -> dict | None:

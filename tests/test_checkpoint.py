@@ -163,3 +163,15 @@ def test_save_model_leaves_no_temporary_files(saved):
     _, path = saved
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.json", "model.pth"]
     assert json.loads(metadata_path(path).read_text())["architecture"] == "resnet1d"
+
+
+def test_equal_weights_give_equal_files(tmp_path):
+    """File bytes depend on the tensors alone, so weight hashes compare runs."""
+    import hashlib
+
+    torch.manual_seed(0)
+    model = ECG1DCNN()
+    a, b = tmp_path / "a.pth", tmp_path / "sub" / "b.pth"
+    save_model(model, a, {"architecture": "ecg1dcnn", "model_args": {}})
+    save_model(model, b, {"architecture": "ecg1dcnn", "model_args": {}})
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
