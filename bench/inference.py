@@ -28,7 +28,7 @@ down); medians and the load average are recorded too. Writes
 
 Usage::
 
-    python bench/inference.py [--mitdb-dir DIR] [--beats 16384] [--repeats 10]
+    python bench/inference.py [--mitdb-dir DIR] [--beats 16384] [--repeats 8]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from ecg_utils._io import write_text_atomic  # noqa: E402
 from ecg_utils.beats import build_beats, feature_matrix  # noqa: E402
 from ecg_utils.checkpoint import load_model  # noqa: E402
-from ecg_utils.inference import predict_proba  # noqa: E402
+from ecg_utils.inference import DEFAULT_BATCH_SIZE, predict_proba  # noqa: E402
 
 SEED_WEIGHTS = ROOT.parent / "shared/seed/ecg_cnn.pth"
 SHIPPED_WEIGHTS = (ROOT / "ecg_cnn.pth", ROOT / "ecg_utils/weights/interpatient.pth")
@@ -196,16 +196,23 @@ def torch_omp(model, batch_size: int) -> Callable:
     return lambda x, feats: unfused(fused, x, feats, batch_size)
 
 
-def build_methods(loaded, weights: Path, tmp: Path) -> dict[str, Callable]:
-    """``"name|batch"`` -> function of (beats, features) returning probabilities."""
+def build_methods(loaded, weights: Path, tmp: Path, full: bool) -> dict[str, Callable]:
+    """``"name|batch"`` -> function of (beats, features) returning probabilities.
+
+    ``full=False`` keeps the seed loop, predict_proba at its default batch size and at
+    2048, and the fastest ONNX Runtime settings (for the shipped models).
+    """
     model = loaded.model
     methods: dict[str, Callable] = {"seed-loop|64": lambda x, f: seed_loop(model, x, f)}
-    for bs in BATCHES:
+    for bs in BATCHES if full else (DEFAULT_BATCH_SIZE, 2048):
         methods[f"predict_proba|{bs}"] = lambda x, f, bs=bs: predict_proba(model, x, f, bs)
-    methods[f"unfused|{CANDIDATE_BATCH}"] = lambda x, f: unfused(model, x, f, CANDIDATE_BATCH)
-    for bs in (CANDIDATE_BATCH, 1024):
-        methods[f"torch-omp|{bs}"] = torch_omp(model, bs)
-    methods.update(onnx_methods(weights, tmp, torch.get_num_threads()))
+    if full:
+        methods[f"unfused|{CANDIDATE_BATCH}"] = lambda x, f: unfused(model, x, f, CANDIDATE_BATCH)
+        for bs in (CANDIDATE_BATCH, 1024):
+            methods[f"torch-omp|{bs}"] = torch_omp(model, bs)
+    ort = onnx_methods(weights, tmp, torch.get_num_threads())
+    keep = ort if full else {k: v for k, v in ort.items() if k.endswith("|256")}
+    methods.update(keep)
     return methods
 
 
@@ -267,9 +274,9 @@ def bench_model(weights: Path, beats, args, tmp: Path) -> dict:
     feats = feature_matrix(beats.rr[:n], fs, x, beats.record[:n]) if fs else None
     n_features = 0 if feats is None else feats.shape[1]
     flops = flops_per_beat(loaded.model, n_features)
-    methods = build_methods(loaded, weights, tmp)
-    is_cnn = loaded.meta["architecture"] == "ecg1dcnn"
-    build = add_candidates(methods, loaded.model, x, feats, args.compile and is_cnn)
+    full = weights == args.full_model
+    methods = build_methods(loaded, weights, tmp, full)
+    build = add_candidates(methods, loaded.model, x, feats, args.compile) if full else {}
     methods["__model__"] = loaded.model
     print(f"{weights}: {loaded.meta['architecture']}, {flops / 1e6:.2f} MFLOP/beat, {n} beats")
     rows, sgemm = time_methods(methods, x, feats, args.repeats)
@@ -327,7 +334,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, default=ROOT / "cache")
     p.add_argument("--weights", type=Path, nargs="*", help="default: seed + shipped weights")
     p.add_argument("--beats", type=int, default=16384, help="beats per timed pass (0: all)")
-    p.add_argument("--repeats", type=int, default=10, help="interleaved timing rounds")
+    p.add_argument("--repeats", type=int, default=8, help="interleaved timing rounds")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--no-compile", dest="compile", action="store_false")
     p.add_argument("--out", type=Path, default=ROOT / "results/bench_inference.json")
@@ -338,6 +345,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     weights = args.weights or [SEED_WEIGHTS, *(w for w in SHIPPED_WEIGHTS if w.exists())]
+    args.full_model = Path(weights[0])  # every method for the first; the main ones after
     beats = build_beats(args.mitdb_dir, args.cache_dir, progress=False)
     load_before = load_average()
     print(f"{len(beats)} beats, {args.threads} threads, load average {load_before}")

@@ -91,6 +91,21 @@ def test_long_input_fused_path(exported, beats, name, monkeypatch):
     assert np.abs(got - predict_proba(loaded.model, beats.x, feats)).max() <= TOLERANCE
 
 
+def test_parallel_path_restores_threads(exported, beats, monkeypatch):
+    """One Python thread per core gives the same probabilities; thread count restored."""
+    monkeypatch.setattr(inference, "PARALLEL_MIN_BATCHES", 1)
+    model = load_model(exported["seed"][0]).model
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        split = predict_proba(model, beats.x, batch_size=16)  # 200 beats: 2 threads x 100
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    whole = predict_proba(model, beats.x, batch_size=len(beats.x))
+    np.testing.assert_allclose(split, whole, atol=1e-6)
+
+
 def test_graph_and_metadata(exported):
     for name, n_inputs in (("seed", 1), ("resnet_rr", 2)):
         weights, path = exported[name]
