@@ -542,6 +542,17 @@ def feature_matrix(
     return out
 
 
+def beat_features(beats: Beats, feature_set: str | None) -> np.ndarray:
+    """:func:`feature_matrix` of a :class:`Beats` set, grouped by its records.
+
+    Returns
+    -------
+    ndarray, shape (n_beats, k), float32
+        ``k = 0`` when ``feature_set`` is None.
+    """
+    return feature_matrix(beats.rr, feature_set, beats.x, beats.record)
+
+
 def template_features(x: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
     """How each beat differs from the median beat of its recording.
 

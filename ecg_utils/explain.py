@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ._io import EcgError
-from .beats import BEAT_LENGTH, CLASS_NAMES, FS_BEAT, Beats, feature_matrix
+from .beats import BEAT_LENGTH, CLASS_NAMES, FS_BEAT, Beats, beat_features
 from .models import ECG1DCNN, ResNet1D
 
 _CHUNK = 512
@@ -276,9 +276,7 @@ def _explain_inputs(loaded, beats, y_true):
     feature_set = loaded.meta.get("feature_set")
     if isinstance(beats, Beats):
         x = beats.x
-        feats = (
-            feature_matrix(beats.rr, feature_set, beats.x, beats.record) if feature_set else None
-        )
+        feats = beat_features(beats, feature_set) if feature_set else None
         y = beats.y if y_true is None else y_true
     else:
         if feature_set:

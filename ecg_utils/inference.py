@@ -26,7 +26,7 @@ import torch.fx
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .beats import feature_matrix
+from .beats import beat_features
 
 DEFAULT_BATCH_SIZE = 256
 """Beats per forward pass: small enough to stay in cache, large enough to amortise calls."""
@@ -167,6 +167,11 @@ def predict_beats(loaded, beats, batch_size: int = DEFAULT_BATCH_SIZE) -> np.nda
     ``loaded`` is a :class:`~ecg_utils.checkpoint.LoadedModel`; its metadata says which
     per-beat features to compute.
     """
-    feature_set = loaded.meta.get("feature_set")
-    feats = feature_matrix(beats.rr, feature_set, beats.x, beats.record) if feature_set else None
-    return predict_proba(loaded.model, beats.x, feats, batch_size)
+    return predict_beat_set(loaded.model, beats, loaded.meta.get("feature_set"), batch_size)
+
+
+def predict_beat_set(
+    model: nn.Module, beats, feature_set: str | None, batch_size: int = DEFAULT_BATCH_SIZE
+) -> np.ndarray:
+    """Probabilities ``(n_beats, 5)`` for a Beats set, computing its ``feature_set``."""
+    return predict_proba(model, beats.x, beat_features(beats, feature_set), batch_size)

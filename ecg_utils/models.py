@@ -94,6 +94,13 @@ class ResNet1D(nn.Module):
         return self.head(z)
 
 
+def add_logit_offsets(model: nn.Module, offsets) -> None:
+    """Add per-class offsets to the output logits, in place, via the last layer's bias."""
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias += torch.as_tensor(offsets, dtype=last.bias.dtype)
+
+
 MODELS: dict[str, type[nn.Module]] = {"ecg1dcnn": ECG1DCNN, "resnet1d": ResNet1D}
 """Architecture name -> class, as recorded in weight metadata."""
 

@@ -375,13 +375,10 @@ def _is_done(result_file: Path, weights: Path, cfg: TrainConfig, data: dict) -> 
 
 def _evaluate_without_bias(weights: Path, bias: list[float], beats: Beats, split: Split) -> dict:
     """Test metrics of a calibrated model with its validation-chosen offsets removed."""
-    import torch
-    from torch import nn
+    from .models import add_logit_offsets
 
     loaded = load_model(weights)
-    last = [m for m in loaded.model.modules() if isinstance(m, nn.Linear)][-1]
-    with torch.no_grad():
-        last.bias -= torch.tensor(bias, dtype=last.bias.dtype)
+    add_logit_offsets(loaded.model, [-b for b in bias])
     test = beats.subset(split.test)
     return classification_metrics(test.y, predict_beats(loaded, test).argmax(1))
 

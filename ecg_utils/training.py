@@ -16,10 +16,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from ._io import EcgError, environment_info
-from .beats import CLASS_NAMES, FEATURE_SETS, FS_BEAT, Beats, feature_matrix
+from .beats import CLASS_NAMES, FEATURE_SETS, FS_BEAT, Beats, beat_features
 from .checkpoint import save_model
-from .inference import predict_proba
-from .models import MODELS, build_model, count_parameters
+from .inference import predict_beat_set
+from .models import MODELS, add_logit_offsets, build_model, count_parameters
 
 
 @dataclass
@@ -253,7 +253,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def _tensors(beats: Beats, feature_set: str | None):
     x = torch.from_numpy(np.ascontiguousarray(beats.x, dtype=np.float32)).unsqueeze(1)
-    f = torch.from_numpy(feature_matrix(beats.rr, feature_set, beats.x, beats.record))
+    f = torch.from_numpy(beat_features(beats, feature_set))
     y = torch.from_numpy(beats.y.astype(np.int64))
     return x, f, y
 
@@ -285,8 +285,7 @@ def _forward(model, xb, fb):
 def _validate(model, val: Beats, cfg: TrainConfig, criterion) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
-    feats = feature_matrix(val.rr, cfg.feature_set, val.x, val.record)
-    proba = predict_proba(model, val.x, feats if feats.shape[1] else None)
+    proba = predict_beat_set(model, val, cfg.feature_set)
     loss = float(
         criterion(torch.log(torch.from_numpy(proba).clamp_min(1e-12)), torch.from_numpy(val.y))
     )
@@ -516,8 +515,7 @@ def calibrate_class_bias(model: nn.Module, val: Beats, cfg: TrainConfig) -> list
     """
     from sklearn.metrics import f1_score
 
-    feats = feature_matrix(val.rr, cfg.feature_set, val.x, val.record)
-    proba = predict_proba(model, val.x, feats if feats.shape[1] else None)
+    proba = predict_beat_set(model, val, cfg.feature_set)
     logits = np.log(np.clip(proba, 1e-12, None))
     labels = _labels(cfg)
 
@@ -535,9 +533,7 @@ def calibrate_class_bias(model: nn.Module, val: Beats, cfg: TrainConfig) -> list
                 s = score(trial)
                 if s > best + 1e-9:
                     best, bias = s, trial
-    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    with torch.no_grad():
-        last.bias += torch.tensor(bias, dtype=last.bias.dtype)
+    add_logit_offsets(model, bias)
     return [float(b) for b in bias]
 
 
