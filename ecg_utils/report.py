@@ -12,6 +12,7 @@ from pathlib import Path
 from ._io import EcgError, write_text_atomic
 from .beats import CLASS_NAMES
 from .evaluation import fmt_pct, metrics_table_markdown
+from .study import KAGGLE_TARGET, UNSEEN_PATIENT_TARGET, default_experiments
 
 TARGETS = {
     "kaggle": "macro-F1 ≥ 0.95 and accuracy ≥ 99.0 % (ECG1DCNN, `ecg_cnn.pth`)",
@@ -47,7 +48,6 @@ def load_results(results_dir: str | Path) -> dict[str, dict]:
 
 def experiments(results: dict, protocol: str) -> list[dict]:
     """Finished experiments of a protocol, in the order the study runs them."""
-    from .study import default_experiments
 
     order = {e.name: i for i, e in enumerate(default_experiments())}
     found = [
@@ -105,7 +105,7 @@ def _fewer_or_more(diff: int) -> str:
 def section_targets(results: dict) -> str:
     """The issue's targets beside what the shipped models measure on the test sides."""
     rows = []
-    cnn = results.get(shipped_name(results, "ecg_cnn.pth") or "")
+    cnn = results.get(shipped_name(results, KAGGLE_TARGET) or "")
     if cnn:
         m = cnn["test"]
         rows.append(
@@ -122,7 +122,7 @@ def section_targets(results: dict) -> str:
                 m["accuracy"] >= 0.99,
             )
         )
-    ip = results.get(shipped_name(results, "ecg_utils/weights/interpatient.pth") or "")
+    ip = results.get(shipped_name(results, UNSEEN_PATIENT_TARGET) or "")
     if ip:
         c = ip["test"]["classes"]
         for k, se, ppv in (("S", 0.80, 0.50), ("V", 0.90, 0.90)):
@@ -226,7 +226,6 @@ Target: {TARGETS[protocol]}.
 
 def section_ablation(results: dict) -> str:
     """What each part of our recipe adds to ECG1DCNN on the Kaggle protocol."""
-    from .study import default_experiments
 
     order = [e.name for e in default_experiments() if e.ablation]
     rows = [results[n] for n in order if n in results and "test" in results[n]]
@@ -476,7 +475,7 @@ def section_failures(results: dict) -> str:
     exps = experiments(results, "inter-patient")
     if not exps:
         return ""
-    name = shipped_name(results, "ecg_utils/weights/interpatient.pth")
+    name = shipped_name(results, UNSEEN_PATIENT_TARGET)
     best = next((e for e in exps if e["name"] == name), exps[-1])
     per = best["test"]["per_record"]
     worst = sorted(per.items(), key=lambda kv: -kv[1]["errors"])[:8]

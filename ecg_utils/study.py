@@ -82,6 +82,12 @@ IP_VALIDATION = dict(val_fraction=0.2, select_classes="NSV")
 the mean F1 of N, S and V, since the held-out records have too few F and Q beats."""
 
 
+KAGGLE_TARGET = "ecg_cnn.pth"
+"""Where the ECG1DCNN chosen on the Kaggle protocol is shipped."""
+UNSEEN_PATIENT_TARGET = "ecg_utils/weights/interpatient.pth"
+"""Where the model for unseen patients is shipped (``ecg_utils.DEFAULT_WEIGHTS``)."""
+
+
 def default_experiments() -> list[Experiment]:
     """The models of the study, in the order they run.
 
@@ -95,7 +101,10 @@ def default_experiments() -> list[Experiment]:
     one = dict(threads=1)  # two studies can share 2 cores; one thread each runs fastest
     cnn = dict(architecture="ecg1dcnn", epochs=15, **OUR_RECIPE, **one)
     resnet = dict(architecture="resnet1d", model_args={"width": 16}, **OUR_RECIPE, **one)
-    cnn_file, ip_file = "ecg_cnn.pth", "ecg_utils/weights/interpatient.pth"
+    cnn_file, ip_file = KAGGLE_TARGET, UNSEEN_PATIENT_TARGET
+    rhythm = dict(
+        protocol=ip, epochs=10, loss="weighted_ce", calibrate=True, **IP_VALIDATION, **resnet
+    )
     return [
         Experiment(
             "seed_kaggle",
@@ -157,29 +166,13 @@ def default_experiments() -> list[Experiment]:
         Experiment(
             "rr_ip",
             "ResNet1D + RR features",
-            TrainConfig(
-                protocol=ip,
-                feature_set="rr",
-                epochs=10,
-                loss="weighted_ce",
-                calibrate=True,
-                **IP_VALIDATION,
-                **resnet,
-            ),
+            TrainConfig(feature_set="rr", **rhythm),
             ship_as=ip_file,
         ),
         Experiment(
             "rhythm_ip",
             "ResNet1D + RR + template features",
-            TrainConfig(
-                protocol=ip,
-                feature_set="rr+morph",
-                epochs=10,
-                loss="weighted_ce",
-                calibrate=True,
-                **IP_VALIDATION,
-                **resnet,
-            ),
+            TrainConfig(feature_set="rr+morph", **rhythm),
             ship_as=ip_file,
         ),
     ]
@@ -381,9 +374,6 @@ def _evaluate_without_bias(weights: Path, bias: list[float], beats: Beats, split
     add_logit_offsets(loaded.model, [-b for b in bias])
     test = beats.subset(split.test)
     return classification_metrics(test.y, predict_beats(loaded, test).argmax(1))
-
-
-UNSEEN_PATIENT_TARGET = "ecg_utils/weights/interpatient.pth"
 
 
 def detected_peaks_check(opts: StudyOptions, name: str) -> None:
