@@ -16,9 +16,9 @@ import sys
 
 import pytest
 import torch
+from cli_helpers import run_main
 from conftest import ROOT, tmp_files
 
-from ecg_utils import cli
 from ecg_utils.models import ResNet1D
 
 CLASS_KEYS = {"sensitivity", "ppv", "f1", "support"}
@@ -31,14 +31,11 @@ def _clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def run_main(capsys, *argv):
-    """Run the CLI in-process; return (exit status, stdout, stderr)."""
-    try:
-        rc = cli.main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
+def evaluate(capsys, weights, mitdb, cache, *extra):
+    """``evaluate --weights W --mitdb-dir D --cache-dir C [extra]`` in-process."""
+    return run_main(
+        capsys, "evaluate", "--weights", weights, "--mitdb-dir", mitdb, "--cache-dir", cache, *extra
+    )
 
 
 def assert_one_error_line(rc, err, *names):
@@ -95,16 +92,7 @@ def test_build_with_missing_folder_creates_no_output(capsys, tmp_path):
 
 
 def test_evaluate_with_missing_weights(capsys, tmp_path, synthetic_mitdb):
-    rc, _, err = run_main(
-        capsys,
-        "evaluate",
-        "--weights",
-        tmp_path / "missing.pth",
-        "--mitdb-dir",
-        synthetic_mitdb,
-        "--cache-dir",
-        tmp_path / "cache",
-    )
+    rc, _, err = evaluate(capsys, tmp_path / "missing.pth", synthetic_mitdb, tmp_path / "cache")
     assert_one_error_line(rc, err, tmp_path / "missing.pth", "weights file not found")
     assert outputs(tmp_path) == []  # weights are checked before any data is read
 
@@ -117,32 +105,14 @@ def test_evaluate_with_missing_weights(capsys, tmp_path, synthetic_mitdb):
 def test_evaluate_with_garbage_weights(capsys, tmp_path, synthetic_mitdb, content, message):
     weights = tmp_path / "input.pth"
     weights.write_bytes(content)
-    rc, _, err = run_main(
-        capsys,
-        "evaluate",
-        "--weights",
-        weights,
-        "--mitdb-dir",
-        synthetic_mitdb,
-        "--cache-dir",
-        tmp_path / "cache",
-    )
+    rc, _, err = evaluate(capsys, weights, synthetic_mitdb, tmp_path / "cache")
     assert_one_error_line(rc, err, weights, message)
 
 
 def test_evaluate_with_weights_of_another_model(capsys, tmp_path, synthetic_mitdb):
     weights = tmp_path / "input.pth"
     torch.save(ResNet1D(width=4).state_dict(), weights)
-    rc, _, err = run_main(
-        capsys,
-        "evaluate",
-        "--weights",
-        weights,
-        "--mitdb-dir",
-        synthetic_mitdb,
-        "--cache-dir",
-        tmp_path / "cache",
-    )
+    rc, _, err = evaluate(capsys, weights, synthetic_mitdb, tmp_path / "cache")
     assert_one_error_line(rc, err, weights, "do not fit")
 
 
@@ -151,16 +121,7 @@ def test_evaluate_with_a_damaged_record(capsys, tmp_path, synthetic_mitdb, seed_
     shutil.copytree(synthetic_mitdb, db)
     dat = db / "106.dat"
     dat.write_bytes(dat.read_bytes()[:1000])
-    rc, _, err = run_main(
-        capsys,
-        "evaluate",
-        "--weights",
-        seed_weights,
-        "--mitdb-dir",
-        db,
-        "--cache-dir",
-        tmp_path / "cache",
-    )
+    rc, _, err = evaluate(capsys, seed_weights, db, tmp_path / "cache")
     assert_one_error_line(rc, err, dat, "truncated")
     assert tmp_files(tmp_path) == []
 
@@ -267,17 +228,7 @@ def test_train_writes_weights_and_metadata_only(capsys, tmp_path, synthetic_mitd
 
 
 def test_evaluate_json_in_process(capsys, tmp_path, synthetic_mitdb, seed_weights):
-    rc, out, err = run_main(
-        capsys,
-        "evaluate",
-        "--weights",
-        seed_weights,
-        "--mitdb-dir",
-        synthetic_mitdb,
-        "--cache-dir",
-        tmp_path / "cache",
-        "--json",
-    )
+    rc, out, err = evaluate(capsys, seed_weights, synthetic_mitdb, tmp_path / "cache", "--json")
     assert rc == 0, err
     check_metrics_json(out, "kaggle")
 

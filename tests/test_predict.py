@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cli_helpers import run_main
 
-from ecg_utils import cli
 from ecg_utils._io import EcgError
 from ecg_utils.beats import BEAT_LENGTH, CLASS_NAMES, FEATURE_SETS, segment_beats
 from ecg_utils.checkpoint import save_model
@@ -250,16 +250,6 @@ def files(tmp_path_factory, mitdb_dir, rec100):
     beats, _ = segment_beats(x, FS, rec100[1][rec100[1] < len(x)])
     write_kaggle_csv(beats, np.zeros(len(beats), np.int64), folder / "beats.csv")
     return folder
-
-
-def run_main(capsys, *argv):
-    """Run the command in-process; return (exit status, stdout, stderr)."""
-    try:
-        rc = cli.main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def predict(capsys, seed_weights, *argv):
