@@ -41,19 +41,23 @@ def metadata_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
+def _input_meta() -> dict:
+    """What every model here takes and gives: beats at ``fs`` Hz, five classes, no features."""
+    return {
+        "classes": list(CLASS_NAMES),
+        "fs": FS_BEAT,
+        "input_length": BEAT_LENGTH,
+        "feature_set": None,
+    }
+
+
 def save_model(model: nn.Module, path: str | Path, meta: dict) -> None:
     """Write ``model``'s state dict (CPU tensors) and its metadata atomically.
 
     ``meta`` must hold ``architecture`` and ``model_args``; class names, ``fs`` and
     ``input_length`` are filled in when missing.
     """
-    meta = {
-        "classes": list(CLASS_NAMES),
-        "fs": FS_BEAT,
-        "input_length": BEAT_LENGTH,
-        "feature_set": None,
-        **meta,
-    }
+    meta = {**_input_meta(), **meta}
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     save_tensors(state, path)
     write_text_atomic(metadata_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -124,10 +128,7 @@ def read_metadata(path: str | Path) -> dict:
         return {
             "architecture": "ecg1dcnn",
             "model_args": {"num_classes": 5},
-            "feature_set": None,
-            "classes": list(CLASS_NAMES),
-            "fs": FS_BEAT,
-            "input_length": BEAT_LENGTH,
+            **_input_meta(),
             "note": "no metadata file; assumed the seed's ECG1DCNN",
         }
     try:
