@@ -6,6 +6,7 @@ Every number in the report comes from the JSON files this module writes under
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -440,12 +441,13 @@ def run_study(opts: StudyOptions) -> dict:
     experiments = [
         e for e in default_experiments() if not opts.experiments or e.name in opts.experiments
     ]
-    splits = {p: make_split(beats, p) for p in ("kaggle", "inter-patient")}
-    for e in experiments:  # the validation share can differ between experiments
-        key = (e.config.protocol, e.config.val_fraction)
-        if key not in splits:
-            splits[key] = make_split(beats, *key)
-    named = {k: v for k, v in splits.items() if isinstance(k, str)}
+
+    @functools.cache
+    def split_of(protocol: str, val_fraction: float = 0.1) -> Split:
+        # experiments may hold out different validation shares; each split is made once
+        return make_split(beats, protocol, val_fraction=val_fraction)
+
+    named = {p: split_of(p) for p in ("kaggle", "inter-patient")}
     write_json(opts.results_dir / "dataset.json", dataset_summary(beats, named))
     if opts.seed_weights and Path(opts.seed_weights).exists():
         write_json(
@@ -457,7 +459,7 @@ def run_study(opts: StudyOptions) -> dict:
     n_boot = 200 if opts.quick else 1000
     done = {}
     for exp in experiments:
-        split = splits[(exp.config.protocol, exp.config.val_fraction)]
+        split = split_of(exp.config.protocol, exp.config.val_fraction)
         done[exp.name] = run_experiment(exp, beats, split, opts, n_boot)
     shipped = choose_shipped(opts.results_dir)
     if not opts.quick:
