@@ -35,16 +35,18 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import resample_poly
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ecg_utils import detect  # noqa: E402
 from ecg_utils._io import EcgError, write_text_atomic  # noqa: E402
-from ecg_utils.beats import AAMI_CLASSES, CLASS_NAMES, pick_lead, resample_signal  # noqa: E402
+from ecg_utils.beats import CLASS_NAMES, annotated_beats, pick_lead  # noqa: E402
 from ecg_utils.records import read_annotations, read_signal  # noqa: E402
 
 TOLERANCE_S = 0.15
@@ -73,17 +75,15 @@ def load_record(mitdb_dir: Path, name: str) -> dict:
     lead, _ = pick_lead(leads)
     samples, symbols = read_annotations(mitdb_dir / name)
     read_s = time.perf_counter() - t0
+    ref, labels = annotated_beats(samples, symbols)
     symbols = np.asarray(symbols)
-    is_beat = np.array([s in AAMI_CLASSES for s in symbols], dtype=bool)
-    order = np.argsort(samples[is_beat], kind="stable")
-    labels = np.array([AAMI_CLASSES[s] for s in symbols[is_beat]], dtype=np.int64)[order]
     starts, ends = samples[symbols == "["], samples[symbols == "]"]
     return {
         "name": name,
         "x": sig[:, lead],
         "fs": fs,
         "lead": leads[lead],
-        "ref": samples[is_beat][order],
+        "ref": ref,
         "ref_class": labels,
         "flutter": list(zip(starts.tolist(), ends.tolist(), strict=False)),
         "read_s": read_s,
@@ -259,7 +259,8 @@ def fs_sweep(records: dict[str, dict], method: str) -> dict:
         tp = fp = fn = 0
         offsets, seconds = [], 0.0
         for rec in records.values():
-            x = resample_signal(rec["x"], rec["fs"], fs_new)
+            ratio = Fraction(fs_new / rec["fs"]).limit_denominator(1000)
+            x = resample_poly(rec["x"], ratio.numerator, ratio.denominator)
             ref = np.rint(rec["ref"] * fs_new / rec["fs"]).astype(np.int64)
             t0 = time.perf_counter()
             peaks = detect.detect_r_peaks(x, fs_new, method=method)

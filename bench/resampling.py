@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from ecg_utils import DEFAULT_WEIGHTS, classify_record  # noqa: E402
 from ecg_utils._io import write_text_atomic  # noqa: E402
-from ecg_utils.beats import AAMI_CLASSES, pick_lead  # noqa: E402
+from ecg_utils.beats import annotated_beats, pick_lead  # noqa: E402
 from ecg_utils.detect import match_pairs  # noqa: E402
 from ecg_utils.predict import resolve_weights  # noqa: E402
 from ecg_utils.records import read_annotations, read_signal  # noqa: E402
@@ -42,8 +42,7 @@ def record_agreement(path: Path, loaded) -> dict:
     """Class agreement with 360 Hz at each rate, at annotated and at detected peaks."""
     sig, fs, names = read_signal(path)
     x = sig[:, pick_lead(names)[0]]
-    samples, symbols = read_annotations(path)
-    peaks = samples[[s in AAMI_CLASSES for s in symbols]]
+    peaks, _ = annotated_beats(*read_annotations(path))
     base_ann = classify_record(x, fs, r_peaks=peaks, weights=loaded)["label"].to_numpy()
     base_det = classify_record(x, fs, weights=loaded)
     out = {}

@@ -241,6 +241,29 @@ def _fill_nonfinite(x: np.ndarray) -> np.ndarray:
     return np.interp(idx, idx[good], x[good])
 
 
+def annotated_beats(samples: np.ndarray, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The beats among annotations: R peaks and AAMI labels, sorted by position.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n_annotations,)
+        Annotation positions in samples.
+    symbols : list of str, length n_annotations
+        Annotation symbols; those outside :data:`AAMI_CLASSES` are not beats.
+
+    Returns
+    -------
+    peaks : ndarray of int64, shape (n_beats,)
+    labels : ndarray of int64, shape (n_beats,)
+        0..4 (N, S, V, F, Q).
+    """
+    samples = np.asarray(samples, dtype=np.int64)
+    labels = np.array([AAMI_CLASSES.get(s, -1) for s in symbols], dtype=np.int64)
+    is_beat = labels >= 0
+    order = np.argsort(samples[is_beat], kind="stable")
+    return samples[is_beat][order], labels[is_beat][order]
+
+
 def beats_from_annotations(
     x: np.ndarray,
     fs: float,
@@ -268,12 +291,7 @@ def beats_from_annotations(
         Drop the record's last beat, as the Kaggle set does (its segment length would
         need the next RR interval).
     """
-    samples = np.asarray(samples, dtype=np.int64)
-    labels = np.array([AAMI_CLASSES.get(s, -1) for s in symbols], dtype=np.int64)
-    is_beat = labels >= 0
-    peaks, labels = samples[is_beat], labels[is_beat]
-    order = np.argsort(peaks, kind="stable")
-    peaks, labels = peaks[order], labels[order]
+    peaks, labels = annotated_beats(samples, symbols)
     rr = rr_features(peaks, fs)
     xb, kept = segment_beats(x, fs, peaks)
     if drop_last and len(kept) and kept[-1] == len(peaks) - 1:

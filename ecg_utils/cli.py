@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import EcgError
-from .beats import AAMI_CLASSES
+from .beats import annotated_beats
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -299,7 +299,7 @@ def cmd_predict(args) -> int:
             if kind != "record":
                 raise EcgError("--ann needs a WFDB record", args.path)
             samples, symbols = read_annotations(extra["record_path"], args.ann)
-            peaks = samples[[s in AAMI_CLASSES for s in symbols]]
+            peaks, _ = annotated_beats(samples, symbols)
         table = classify_record(data, fs, r_peaks=peaks, weights=loaded)
     if extra.get("lead_note") and not args.quiet:
         print(f"note: {extra['lead_note']}", file=sys.stderr)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import EcgError
-from .beats import AAMI_CLASSES, CLASS_NAMES, pick_lead
+from .beats import CLASS_NAMES, annotated_beats, pick_lead
 from .checkpoint import LoadedModel
 from .detect import detect_r_peaks, match_pairs
 from .evaluation import classification_metrics
@@ -80,12 +80,7 @@ def reference_beats(record_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
     Only symbols in :data:`~ecg_utils.beats.AAMI_CLASSES` count as beats.
     """
-    samples, symbols = read_annotations(record_path)
-    is_beat = np.array([s in AAMI_CLASSES for s in symbols], dtype=bool)
-    labels = np.array([AAMI_CLASSES[s] for s in np.asarray(symbols)[is_beat]], dtype=np.int64)
-    peaks = samples[is_beat]
-    order = np.argsort(peaks, kind="stable")
-    return peaks[order], labels[order]
+    return annotated_beats(*read_annotations(record_path))
 
 
 def _labels_at(table, peaks: np.ndarray) -> np.ndarray:
