@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 from ._io import EcgError, environment_info
 from .beats import CLASS_NAMES, FEATURE_SETS, FS_BEAT, Beats, beat_features
 from .checkpoint import save_model
-from .inference import predict_beat_set
+from .inference import predict_beat_set, predict_proba
 from .models import MODELS, add_logit_offsets, build_model, count_parameters
 
 
@@ -282,10 +282,10 @@ def _forward(model, xb, fb):
     return model(xb) if fb.shape[1] == 0 else model(xb, fb)
 
 
-def _validate(model, val: Beats, cfg: TrainConfig, criterion) -> dict:
+def _validate(model, val: Beats, val_features: np.ndarray, cfg: TrainConfig, criterion) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
-    proba = predict_beat_set(model, val, cfg.feature_set)
+    proba = predict_proba(model, val.x, val_features)
     loss = float(
         criterion(torch.log(torch.from_numpy(proba).clamp_min(1e-12)), torch.from_numpy(val.y))
     )
@@ -406,6 +406,7 @@ def _train(
     )
     criterion = nn.CrossEntropyLoss(weight=weight)
     val_criterion = nn.NLLLoss()
+    val_features = beat_features(val_beats, cfg.feature_set)  # fixed: computed once
 
     history: list[dict] = []
     best = {"score": -1.0, "epoch": 0, "state": None}
@@ -442,7 +443,7 @@ def _train(
             total += float(loss.detach()) * len(yb)
             n_seen += len(yb)
         row = {"epoch": epoch, "train_loss": total / n_seen}
-        row.update(_validate(model, val_beats, cfg, val_criterion))
+        row.update(_validate(model, val_beats, val_features, cfg, val_criterion))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if row["val_selection_f1"] > best["score"]:
