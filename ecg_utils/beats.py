@@ -511,9 +511,11 @@ def load_beats(path: str | Path) -> Beats:
 
 RR_FEATURES = ("rr_prev_rel", "rr_next_rel", "rr_prev_local", "rr_ratio", "rr_prev_s", "rr_next_s")
 MORPH_FEATURES = ("template_corr", "template_rms_qrs", "template_rms_st", "template_rms_all")
+CONTEXT_FEATURES = ("rr_prev_median", "rr_next_median", "rr_prev_change", "rr_irregularity")
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "rr": RR_FEATURES,
     "rr+morph": RR_FEATURES + MORPH_FEATURES,
+    "rr+morph+context": RR_FEATURES + MORPH_FEATURES + CONTEXT_FEATURES,
 }
 """Per-beat feature sets a model can ask for, with the names of their columns."""
 
@@ -530,11 +532,12 @@ def feature_matrix(
     ----------
     rr : ndarray, shape (n_beats, 4)
         Previous, next, local mean and record mean RR in seconds (:func:`rr_features`).
-    feature_set : {"rr", "rr+morph"} or None
+    feature_set : {"rr", "rr+morph", "rr+morph+context"} or None
     x : ndarray, shape (n_beats, 187), optional
-        The beats (needed by ``"rr+morph"``).
+        The beats (needed by ``"rr+morph"`` and ``"rr+morph+context"``).
     groups : ndarray, shape (n_beats,), optional
-        Recording of each beat (``Beats.record``); None means one recording.
+        Recording of each beat (``Beats.record``); None means one recording. Beats of a
+        recording must be in time order (as :func:`build_beats` gives them).
 
     Returns
     -------
@@ -542,8 +545,9 @@ def feature_matrix(
         ``"rr"``: previous and next RR relative to the record mean, previous RR relative
         to the local mean, next/previous ratio (prematurity and compensatory pause), and
         the raw previous and next RR in seconds. ``"rr+morph"`` adds how each beat
-        differs from its recording's median beat (see :func:`template_features`).
-        ``k = 0`` for None.
+        differs from its recording's median beat (see :func:`template_features`);
+        ``"rr+morph+context"`` adds the rhythm around the beat (see
+        :func:`context_features`). ``k = 0`` for None.
     """
     if not feature_set:
         return np.zeros((len(rr), 0), np.float32)
@@ -553,10 +557,62 @@ def feature_matrix(
     prev, nxt, local, record = (np.clip(rr[:, i], 0.1, 5.0) for i in range(4))
     cols = [prev / record, nxt / record, prev / local, nxt / prev, prev, nxt]
     out = np.stack(cols, axis=1).astype(np.float32)
-    if feature_set == "rr+morph":
+    if feature_set != "rr":
         if x is None:
-            raise EcgError("feature set 'rr+morph' needs the beats themselves")
+            raise EcgError(f"feature set {feature_set!r} needs the beats themselves")
         out = np.concatenate([out, template_features(x, groups)], axis=1)
+    if feature_set == "rr+morph+context":
+        out = np.concatenate([out, context_features(rr, groups)], axis=1)
+    return out
+
+
+CONTEXT_BEATS = 8
+"""Beats on each side of a beat whose RR intervals give its local rhythm."""
+
+
+def context_features(rr: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """The rhythm around each beat, robust to the ectopic beats in it.
+
+    The local rhythm is the median previous-RR of the :data:`CONTEXT_BEATS` beats on
+    each side (a median, so that a run of premature beats does not drag it, as it drags
+    a mean); prematurity is also measured against the previous beat's own RR. The
+    irregularity of the rhythm tells an early beat in a regular rhythm (a premature
+    beat) from one in a rhythm that is irregular throughout (atrial fibrillation).
+
+    Parameters
+    ----------
+    rr : ndarray, shape (n_beats, 4)
+        :func:`rr_features` columns, in seconds; beats of a recording in time order.
+    groups : ndarray, shape (n_beats,), optional
+        Recording of each beat; None means one recording.
+
+    Returns
+    -------
+    ndarray, shape (n_beats, 4), float32
+        Previous and next RR over the local median; previous RR over the previous
+        beat's previous RR (1 where the previous beat is not its neighbour: the first
+        beat, or a gap in the beats given); and the local median of the absolute
+        changes between successive previous-RRs over the local median RR (0 for a
+        regular rhythm, about 0.1-0.3 in atrial fibrillation).
+    """
+    from scipy.ndimage import median_filter
+
+    rr = np.clip(np.asarray(rr, dtype=np.float64), 0.1, 5.0)
+    out = np.ones((len(rr), len(CONTEXT_FEATURES)), np.float32)
+    groups = np.zeros(len(rr), np.int64) if groups is None else np.asarray(groups)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        prev, nxt = rr[idx, 0], rr[idx, 1]
+        median = median_filter(prev, size=2 * CONTEXT_BEATS + 1, mode="nearest")
+        out[idx, 0] = prev / median
+        out[idx, 1] = nxt / median
+        # neighbours share an interval: the next RR of one is the previous RR of the other
+        adjacent = np.isclose(nxt[:-1], prev[1:], rtol=1e-5, atol=0)
+        change = np.ones(len(idx))
+        change[1:] = np.where(adjacent, prev[1:] / prev[:-1], 1.0)
+        out[idx, 2] = change
+        steps = np.abs(np.diff(prev, prepend=prev[0]))
+        out[idx, 3] = median_filter(steps, size=2 * CONTEXT_BEATS + 1, mode="nearest") / median
     return out
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import EcgError
-from .beats import annotated_beats
+from .beats import FEATURE_SETS, annotated_beats
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -151,6 +151,7 @@ CONFIG_FLAGS = (
     "loss",
     "sampler",
     "patience",
+    "cv_folds",
     "seed",
     "threads",
 )
@@ -181,18 +182,18 @@ def _train_config(args):
 
 
 def cmd_train(args) -> int:
-    from .study import training_metadata
-    from .training import save_trained, train
+    from .study import train_on_split, training_metadata
+    from .training import save_trained
 
     cfg = _train_config(args)
     out = args.out
     if out.is_dir():
         raise EcgError("--out must be a weights file (.pth), not a folder", out)
     beats, split = _load_protocol_data(args, cfg.protocol)
-    result = train(
+    result = train_on_split(
         cfg,
-        beats.subset(split.train),
-        beats.subset(split.val),
+        beats,
+        split,
         checkpoint=out.with_suffix(".ckpt"),
         resume=args.resume,
         progress=_progress(args),
@@ -374,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/model.pth"), help="weights path")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--architecture", choices=("ecg1dcnn", "resnet1d"))
-    p.add_argument("--feature-set", choices=("rr", "rr+morph"))
+    p.add_argument("--feature-set", choices=sorted(FEATURE_SETS))
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--lr", type=_positive_float)
@@ -384,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", choices=("none", "balanced"))
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--patience", type=_int)
+    p.add_argument(
+        "--cv-folds",
+        type=_int,
+        help="inter-patient: choose epoch and offsets by cross-validation over this many "
+        "record folds, then train on all training records",
+    )
     p.add_argument("--seed", type=_int)
     p.add_argument("--threads", type=_int)
     p.set_defaults(func=cmd_train)

@@ -132,6 +132,28 @@ def validation_by_records(
     return np.sort(idx[train_pos]), np.sort(idx[val_pos])
 
 
+def record_folds(
+    y: np.ndarray, records: np.ndarray, idx: np.ndarray, n_folds: int, seed: int = SPLIT_SEED
+) -> list[np.ndarray]:
+    """Partition ``idx`` into ``n_folds`` held-out folds of whole records.
+
+    scikit-learn's StratifiedGroupKFold keeps each record in one fold and spreads the
+    classes as evenly as records allow (cross-validation on the training side).
+
+    Returns
+    -------
+    list of ndarray of int
+        Sorted indices into ``y`` of each fold's held-out beats; together they cover
+        ``idx`` once.
+    """
+    if not 2 <= n_folds <= len(set(records[idx].tolist())):
+        raise EcgError(f"cannot make {n_folds} record folds from {len(set(records[idx]))} records")
+    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        return [np.sort(idx[held]) for _, held in folds.split(idx, y[idx], groups=records[idx])]
+
+
 def make_split(
     beats: Beats,
     protocol: str,

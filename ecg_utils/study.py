@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import environment_info, write_text_atomic
+from ._io import EcgError, environment_info, write_text_atomic
 from .beats import CLASS_NAMES, Beats, build_beats, file_checksums
 from .checkpoint import LoadedModel, load_model
 from .evaluation import (
@@ -25,7 +25,7 @@ from .evaluation import (
 )
 from .inference import predict_beats
 from .splits import DS1, DS2, PACED, SPLIT_SEED, Split, make_split
-from .training import TrainConfig, save_trained, train
+from .training import TrainConfig, TrainResult, save_trained, train, train_cross_validated
 
 KAGGLE_REFERENCE_COUNTS = {"N": 90589, "S": 2779, "V": 7236, "F": 803, "Q": 8039}
 """Beats per class in Kaggle's heartbeat set (train + test), for comparison."""
@@ -83,6 +83,10 @@ IP_VALIDATION = dict(val_fraction=0.2, select_classes="NSV")
 the mean F1 of N, S and V, since the held-out records have too few F and Q beats."""
 
 
+IP_CV_FOLDS = 4
+"""Record folds of DS1 that choose the epoch, offsets and shipped model for unseen patients."""
+
+
 KAGGLE_TARGET = "ecg_cnn.pth"
 """Where the ECG1DCNN chosen on the Kaggle protocol is shipped."""
 UNSEEN_PATIENT_TARGET = "ecg_utils/weights/interpatient.pth"
@@ -104,7 +108,13 @@ def default_experiments() -> list[Experiment]:
     resnet = dict(architecture="resnet1d", model_args={"width": 16}, **OUR_RECIPE, **one)
     cnn_file, ip_file = KAGGLE_TARGET, UNSEEN_PATIENT_TARGET
     rhythm = dict(
-        protocol=ip, epochs=10, loss="weighted_ce", calibrate=True, **IP_VALIDATION, **resnet
+        protocol=ip,
+        epochs=10,
+        loss="weighted_ce",
+        calibrate=True,
+        cv_folds=IP_CV_FOLDS,
+        select_classes="NSV",
+        **resnet,
     )
     return [
         Experiment(
@@ -150,6 +160,22 @@ def default_experiments() -> list[Experiment]:
             ship_as=cnn_file,
         ),
         Experiment(
+            "long60_kaggle",
+            "ECG1DCNN, 60 epochs + validation offsets",
+            TrainConfig(
+                protocol=kaggle,
+                architecture="ecg1dcnn",
+                epochs=60,
+                batch_size=128,
+                lr=2e-3,
+                schedule="onecycle",
+                calibrate=True,
+                threads=2,
+            ),
+            ablation="+ 60 epochs on both cores, class offsets chosen on validation",
+            ship_as=cnn_file,
+        ),
+        Experiment(
             "resnet_kaggle",
             "ResNet1D",
             TrainConfig(protocol=kaggle, epochs=10, loss="weighted_ce", **resnet),
@@ -174,6 +200,18 @@ def default_experiments() -> list[Experiment]:
             "rhythm_ip",
             "ResNet1D + RR + template features",
             TrainConfig(feature_set="rr+morph", **rhythm),
+            ship_as=ip_file,
+        ),
+        Experiment(
+            "context_ip",
+            "ResNet1D + RR + template + rhythm-context features",
+            TrainConfig(feature_set="rr+morph+context", **rhythm),
+            ship_as=ip_file,
+        ),
+        Experiment(
+            "context_aug_ip",
+            "ResNet1D + RR + template + rhythm-context features, augmented",
+            TrainConfig(feature_set="rr+morph+context", augment=True, **rhythm),
             ship_as=ip_file,
         ),
     ]
@@ -297,16 +335,13 @@ def run_experiment(
     }
     if not opts.force and _is_done(result_file, weights, cfg, data):
         return json.loads(result_file.read_text())
-    train_idx, val_idx = split.train, split.val
-    if opts.quick:
-        train_idx, val_idx = _thin(train_idx, 4000), _thin(val_idx, 2000)
-    trained = train(
+    trained = train_on_split(
         cfg,
-        beats.subset(train_idx),
-        beats.subset(val_idx),
+        beats,
+        split,
         checkpoint=opts.runs_dir / f"{exp.name}.ckpt",
-        resume=True,
         progress=opts.progress,
+        quick=opts.quick,
     )
     save_trained(trained, weights, training_metadata(beats))
     metrics = evaluate_weights(weights, beats, split, n_boot=n_boot)
@@ -332,7 +367,8 @@ def run_experiment(
         "ship_as": exp.ship_as,
         "ablation": exp.ablation,
         "data": data,
-        "split_records": split.records(beats) if split.protocol == "inter-patient" else None,
+        "split_records": _split_records(split, beats, cfg),
+        "cross_validation": trained.cv,
         "class_bias": trained.class_bias,
         "test": metrics,
         "test_without_class_bias": uncalibrated,
@@ -340,6 +376,53 @@ def run_experiment(
     write_json(result_file, result)
     (opts.runs_dir / f"{exp.name}.ckpt").unlink(missing_ok=True)
     return result
+
+
+def train_on_split(
+    cfg: TrainConfig,
+    beats: Beats,
+    split: Split,
+    checkpoint: Path | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    quick: bool = False,
+) -> TrainResult:
+    """Train ``cfg`` on the training side of ``split``.
+
+    The epoch is chosen on the split's validation side, or, when ``cfg.cv_folds`` asks,
+    by cross-validation over all training records (the validation ones included), on
+    which the model is then trained; the latter runs in one go (no ``checkpoint``) and
+    adds the out-of-fold errors of each record to ``result.cv["per_record"]``.
+    ``quick`` thins the beats for smoke runs.
+    """
+    train_idx, val_idx = split.train, split.val
+    if cfg.cv_folds:
+        everything = np.union1d(train_idx, val_idx)
+        if quick:
+            everything = _thin(everything, 6000)
+        side = beats.subset(everything)
+        trained = train_cross_validated(cfg, side, progress=progress)
+        trained.cv["per_record"] = per_record_errors(side, trained.cv.pop("predictions"))
+        return trained
+    if quick:
+        train_idx, val_idx = _thin(train_idx, 4000), _thin(val_idx, 2000)
+    return train(
+        cfg,
+        beats.subset(train_idx),
+        beats.subset(val_idx),
+        checkpoint=checkpoint,
+        resume=resume,
+        progress=progress,
+    )
+
+
+def _split_records(split: Split, beats: Beats, cfg: TrainConfig) -> dict | None:
+    if split.protocol != "inter-patient":
+        return None
+    records = split.records(beats)
+    if cfg.cv_folds:  # the validation records were folded back into training
+        records = {**records, "train": sorted(records["train"] + records["val"]), "val": []}
+    return records
 
 
 def explain_test_beats(weights: Path, beats: Beats, split: Split, path: Path) -> Path:
@@ -364,7 +447,11 @@ def _is_done(result_file: Path, weights: Path, cfg: TrainConfig, data: dict) -> 
         old = json.loads(result_file.read_text())
     except (json.JSONDecodeError, OSError):
         return False
-    return old.get("config") == cfg.to_dict() and old.get("data") == data
+    try:  # results written before an option existed hold its default
+        config = TrainConfig.from_dict(old.get("config") or {}).to_dict()
+    except EcgError:
+        return False
+    return config == cfg.to_dict() and old.get("data") == data
 
 
 def _evaluate_without_bias(weights: Path, bias: list[float], beats: Beats, split: Split) -> dict:
@@ -404,7 +491,10 @@ def _sha256(path: Path) -> str:
 
 
 def validation_score(result: dict) -> float:
-    """Best validation score of a run (the metric its epochs were chosen by)."""
+    """Best validation score of a run (the metric its epochs were chosen by); for a
+    cross-validated run, its pooled out-of-fold score with the chosen offsets."""
+    if result.get("cross_validation"):
+        return result["cross_validation"]["score"]
     return max(h.get("val_selection_f1", h["val_macro_f1"]) for h in result["history"])
 
 

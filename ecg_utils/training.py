@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,11 @@ class TrainConfig:
     protocol : {"kaggle", "inter-patient"}
     val_fraction : float
         Share of the training side held out for validation (records for inter-patient).
+    cv_folds : int
+        Inter-patient only: when >= 2, the epoch, the offsets and the model's score come
+        from cross-validation over this many folds of whole training records (pooled
+        out-of-fold predictions), then the model is trained on every training record up
+        to that epoch (see :func:`train_cross_validated`); 0 uses ``val_fraction``.
     seed : int
     threads : int
         Torch CPU threads (0: leave torch's default).
@@ -75,6 +81,7 @@ class TrainConfig:
     patience: int = 0
     protocol: str = "kaggle"
     val_fraction: float = 0.1
+    cv_folds: int = 0
     calibrate: bool = False
     select_classes: str = "NSVFQ"
     seed: int = 0
@@ -107,6 +114,14 @@ class TrainConfig:
             (0 < self.val_fraction < 1, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.patience >= 0, f"patience must be >= 0, got {self.patience}"),
             (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
+            (
+                self.cv_folds == 0 or self.cv_folds >= 2,
+                f"cv_folds must be 0 or >= 2, got {self.cv_folds}",
+            ),
+            (
+                self.cv_folds == 0 or self.protocol == "inter-patient",
+                "cv_folds needs the inter-patient protocol (folds are whole records)",
+            ),
             (
                 self.schedule in ("none", "onecycle", "cosine"),
                 f"unknown schedule {self.schedule!r}",
@@ -141,6 +156,7 @@ class TrainConfig:
             "select_classes": (str,),
             "protocol": (str,),
             "val_fraction": (int, float),
+            "cv_folds": (int,),
             "seed": (int,),
             "threads": (int,),
         }
@@ -207,6 +223,7 @@ class TrainResult:
     seconds: float
     n_parameters: int
     class_bias: list[float] | None = None
+    cv: dict | None = None
 
 
 def seed_everything(seed: int) -> None:
@@ -282,22 +299,28 @@ def _forward(model, xb, fb):
     return model(xb) if fb.shape[1] == 0 else model(xb, fb)
 
 
-def _validate(model, val: Beats, val_features: np.ndarray, cfg: TrainConfig, criterion) -> dict:
+def _validate(model, val: Beats, val_features: np.ndarray, cfg: TrainConfig) -> dict:
+    return validation_scores(predict_proba(model, val.x, val_features), val.y, cfg)
+
+
+def validation_scores(proba: np.ndarray, y: np.ndarray, cfg: TrainConfig) -> dict:
+    """Loss, accuracy, macro-F1 and selection F1 of probabilities ``(n_beats, 5)``."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    proba = predict_proba(model, val.x, val_features)
     loss = float(
-        criterion(torch.log(torch.from_numpy(proba).clamp_min(1e-12)), torch.from_numpy(val.y))
+        nn.functional.nll_loss(
+            torch.log(torch.from_numpy(proba).clamp_min(1e-12)), torch.from_numpy(y)
+        )
     )
     pred = proba.argmax(1)
     return {
         "val_loss": loss,
-        "val_accuracy": float(accuracy_score(val.y, pred)),
+        "val_accuracy": float(accuracy_score(y, pred)),
         "val_macro_f1": float(
-            f1_score(val.y, pred, labels=range(len(CLASS_NAMES)), average="macro", zero_division=0)
+            f1_score(y, pred, labels=range(len(CLASS_NAMES)), average="macro", zero_division=0)
         ),
         "val_selection_f1": float(
-            f1_score(val.y, pred, labels=_labels(cfg), average="macro", zero_division=0)
+            f1_score(y, pred, labels=_labels(cfg), average="macro", zero_division=0)
         ),
     }
 
@@ -345,11 +368,13 @@ def data_key(*parts: Beats) -> str:
 def train(
     cfg: TrainConfig,
     train_beats: Beats,
-    val_beats: Beats,
+    val_beats: Beats | None,
     checkpoint: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
+    keep_epoch: int | None = None,
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
 ) -> TrainResult:
     """Train a model on ``train_beats``, choosing the epoch by validation macro-F1.
 
@@ -358,6 +383,12 @@ def train(
     cfg : TrainConfig
     train_beats, val_beats : Beats
         Beats ``(n, 187)`` at 120 Hz with labels; validation never touches the test set.
+        ``val_beats`` may be None only with ``keep_epoch``.
+    keep_epoch : int, optional
+        Train with ``cfg``'s schedule up to this epoch and keep that model, without
+        validation (the epoch was chosen beforehand, e.g. by cross-validation).
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, model)`` after every epoch (the model in eval mode).
     checkpoint : path, optional
         Where to save the full training state after every epoch (for ``resume``).
     resume : bool
@@ -366,13 +397,27 @@ def train(
     stop_after : int, optional
         Stop (as if interrupted) after this many epochs of this call; for tests.
     """
-    if len(train_beats) == 0 or len(val_beats) == 0:
+    if keep_epoch is None and val_beats is None:
+        raise EcgError("training needs validation beats unless keep_epoch is given")
+    if keep_epoch is not None and not 1 <= keep_epoch <= cfg.epochs:
+        raise EcgError(f"keep_epoch must be in [1, {cfg.epochs}], got {keep_epoch}")
+    if len(train_beats) == 0 or (val_beats is not None and len(val_beats) == 0):
         raise EcgError("training and validation sets must not be empty")
     threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        return _train(cfg, train_beats, val_beats, checkpoint, resume, progress, stop_after)
+        return _train(
+            cfg,
+            train_beats,
+            val_beats,
+            checkpoint,
+            resume,
+            progress,
+            stop_after,
+            keep_epoch,
+            on_epoch,
+        )
     finally:
         torch.set_num_threads(threads)
 
@@ -380,11 +425,13 @@ def train(
 def _train(
     cfg: TrainConfig,
     train_beats: Beats,
-    val_beats: Beats,
+    val_beats: Beats | None,
     checkpoint: str | Path | None,
     resume: bool,
     progress: bool,
     stop_after: int | None,
+    keep_epoch: int | None,
+    on_epoch: Callable[[int, nn.Module], None] | None,
 ) -> TrainResult:
     from tqdm.auto import tqdm
 
@@ -405,14 +452,15 @@ def _train(
         else None
     )
     criterion = nn.CrossEntropyLoss(weight=weight)
-    val_criterion = nn.NLLLoss()
-    val_features = beat_features(val_beats, cfg.feature_set)  # fixed: computed once
+    # fixed, so computed once
+    val_features = None if val_beats is None else beat_features(val_beats, cfg.feature_set)
+    last_epoch = keep_epoch or cfg.epochs
 
     history: list[dict] = []
     best = {"score": -1.0, "epoch": 0, "state": None}
     start_epoch, elapsed = 1, 0.0
     ckpt_path = Path(checkpoint) if checkpoint else None
-    key = data_key(train_beats, val_beats) if ckpt_path else ""
+    key = data_key(*[b for b in (train_beats, val_beats) if b is not None]) if ckpt_path else ""
     state = _load_checkpoint(ckpt_path, cfg, key) if (resume and ckpt_path) else None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -427,7 +475,7 @@ def _train(
         start_epoch, elapsed = state["epoch"] + 1, state["seconds"]
 
     t0 = time.perf_counter() - elapsed
-    for epochs_run, epoch in enumerate(range(start_epoch, cfg.epochs + 1), start=1):
+    for epochs_run, epoch in enumerate(range(start_epoch, last_epoch + 1), start=1):
         model.train()
         total, n_seen = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress, leave=False)
@@ -443,16 +491,20 @@ def _train(
             total += float(loss.detach()) * len(yb)
             n_seen += len(yb)
         row = {"epoch": epoch, "train_loss": total / n_seen}
-        row.update(_validate(model, val_beats, val_features, cfg, val_criterion))
+        if val_beats is not None:
+            row.update(_validate(model, val_beats, val_features, cfg))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        if row["val_selection_f1"] > best["score"]:
+        if on_epoch is not None:
+            model.eval()
+            on_epoch(epoch, model)
+        if epoch == keep_epoch or row.get("val_selection_f1", -1.0) > best["score"]:
             best = {
-                "score": row["val_selection_f1"],
+                "score": row.get("val_selection_f1", -1.0),
                 "epoch": epoch,
                 "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
             }
-        if progress:
+        if progress and val_beats is not None:
             tqdm.write(
                 f"epoch {epoch}: train loss {row['train_loss']:.4f}, "
                 f"val loss {row['val_loss']:.4f}, val acc {row['val_accuracy']:.4f}, "
@@ -478,14 +530,18 @@ def _train(
                     "seconds": row["seconds"],
                 },
             )
-        if cfg.patience and epoch - best["epoch"] >= cfg.patience:
+        if cfg.patience and keep_epoch is None and epoch - best["epoch"] >= cfg.patience:
             break
         if stop_after is not None and epochs_run >= stop_after:
             raise KeyboardInterrupt(f"stopped after {epochs_run} epoch(s) as asked")
 
     model.load_state_dict(best["state"])
     model.eval()
-    bias = calibrate_class_bias(model, val_beats, cfg) if cfg.calibrate else None
+    bias = (
+        calibrate_class_bias(model, val_beats, cfg)
+        if cfg.calibrate and val_beats is not None
+        else None
+    )
     return TrainResult(
         model=model,
         config=cfg,
@@ -514,15 +570,38 @@ def calibrate_class_bias(model: nn.Module, val: Beats, cfg: TrainConfig) -> list
     list of float
         The offsets, one per class.
     """
+    bias, _ = choose_class_offsets(predict_beat_set(model, val, cfg.feature_set), val.y, cfg)
+    add_logit_offsets(model, bias)
+    return bias
+
+
+def choose_class_offsets(
+    proba: np.ndarray, y: np.ndarray, cfg: TrainConfig
+) -> tuple[list[float], float]:
+    """The logit offsets of :func:`calibrate_class_bias` for given probabilities.
+
+    Parameters
+    ----------
+    proba : ndarray, shape (n_beats, 5)
+        Validation (or out-of-fold) class probabilities.
+    y : ndarray, shape (n_beats,)
+        Their labels.
+
+    Returns
+    -------
+    offsets : list of float
+        One per class (N's is 0).
+    score : float
+        Mean F1 of ``cfg.select_classes`` with the offsets applied.
+    """
     from sklearn.metrics import f1_score
 
-    proba = predict_beat_set(model, val, cfg.feature_set)
     logits = np.log(np.clip(proba, 1e-12, None))
     labels = _labels(cfg)
 
     def score(b):
         pred = (logits + b).argmax(1)
-        return f1_score(val.y, pred, labels=labels, average="macro", zero_division=0)
+        return f1_score(y, pred, labels=labels, average="macro", zero_division=0)
 
     bias = np.zeros(len(CLASS_NAMES))
     best = score(bias)
@@ -534,8 +613,95 @@ def calibrate_class_bias(model: nn.Module, val: Beats, cfg: TrainConfig) -> list
                 s = score(trial)
                 if s > best + 1e-9:
                     best, bias = s, trial
-    add_logit_offsets(model, bias)
-    return [float(b) for b in bias]
+    return [float(b) for b in bias], float(best)
+
+
+def cross_validate(cfg: TrainConfig, beats: Beats, progress: bool = True) -> dict:
+    """Choose the epoch and class offsets of ``cfg`` by record-fold cross-validation.
+
+    The records of ``beats`` are split into ``cfg.cv_folds`` folds; a model is trained
+    on all folds but one for every epoch of ``cfg`` (patience is not used) and predicts
+    the held-out fold after each epoch. The out-of-fold probabilities of all folds are
+    pooled per epoch: the epoch with the best selection F1 (``cfg.select_classes``) is
+    chosen, then, with ``cfg.calibrate``, offsets on the pooled probabilities of that
+    epoch. Each beat is judged by a model that never saw its patient, and every
+    training record is judged once: far steadier than one small validation split.
+
+    Returns
+    -------
+    dict
+        ``folds`` (records held out by each fold), ``history`` (pooled scores per epoch,
+        train loss averaged over folds), ``epoch``, ``class_bias`` (None without
+        ``calibrate``), ``score`` (selection F1 at that epoch, offsets applied),
+        ``out_of_fold`` (:func:`~ecg_utils.evaluation.classification_metrics` of the pooled
+    predictions at that epoch, offsets applied), ``predictions`` (those labels,
+    ``(n_beats,)``), ``seconds``.
+    """
+    from .evaluation import classification_metrics
+    from .splits import record_folds
+
+    t0 = time.perf_counter()
+    folds = record_folds(beats.y, beats.record, np.arange(len(beats)), cfg.cv_folds, cfg.seed)
+    proba = np.zeros((cfg.epochs, len(beats), len(CLASS_NAMES)), np.float32)
+    train_loss = np.zeros((len(folds), cfg.epochs))
+    fold_cfg = cfg.replace(patience=0, calibrate=False)
+    for k, held in enumerate(folds):
+        held_out = beats.subset(held)
+        rest = beats.subset(np.setdiff1d(np.arange(len(beats)), held))
+
+        def keep(epoch, model, held=held, held_out=held_out):
+            proba[epoch - 1, held] = predict_beat_set(model, held_out, cfg.feature_set)
+
+        fold = train(fold_cfg, rest, held_out, progress=progress, on_epoch=keep)
+        train_loss[k] = [row["train_loss"] for row in fold.history]
+    history = [
+        {"epoch": e + 1, "train_loss": float(train_loss[:, e].mean())}
+        | validation_scores(proba[e], beats.y, cfg)
+        for e in range(cfg.epochs)
+    ]
+    best = max(range(cfg.epochs), key=lambda e: history[e]["val_selection_f1"])
+    bias, score = None, history[best]["val_selection_f1"]
+    if cfg.calibrate:
+        bias, score = choose_class_offsets(proba[best], beats.y, cfg)
+    logits = np.log(np.clip(proba[best], 1e-12, None)) + (0.0 if bias is None else bias)
+    return {
+        "folds": [sorted(set(beats.record[f].tolist())) for f in folds],
+        "history": history,
+        "epoch": best + 1,
+        "class_bias": bias,
+        "score": score,
+        "out_of_fold": classification_metrics(beats.y, logits.argmax(1)),
+        "predictions": logits.argmax(1),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def train_cross_validated(cfg: TrainConfig, beats: Beats, progress: bool = True) -> TrainResult:
+    """Cross-validate ``cfg`` on ``beats`` (:func:`cross_validate`), then train on all of them.
+
+    The final model follows ``cfg``'s schedule up to the chosen epoch, on every record
+    of ``beats``, and gets the chosen offsets. Its ``history`` is the cross-validation
+    one; ``seconds`` is the final training alone (``cv["seconds"]`` the folds).
+    """
+    if cfg.cv_folds < 2:
+        raise EcgError("train_cross_validated needs cfg.cv_folds >= 2")
+    cv = cross_validate(cfg, beats, progress)
+    final = train(cfg, beats, None, progress=progress, keep_epoch=cv["epoch"])
+    if cv["class_bias"] is not None:
+        add_logit_offsets(final.model, cv["class_bias"])
+    return dataclasses.replace(
+        final,
+        history=cv.pop("history"),
+        class_bias=cv["class_bias"],
+        cv=cv,
+    )
+
+
+def _cv_summary(cv: dict | None) -> dict | None:
+    """What weights metadata keeps of a cross-validation (not its per-epoch history)."""
+    if cv is None:
+        return None
+    return {k: cv[k] for k in ("folds", "epoch", "class_bias", "score", "seconds")}
 
 
 def save_trained(result: TrainResult, path: str | Path, extra_meta: dict | None = None) -> None:
@@ -554,6 +720,7 @@ def save_trained(result: TrainResult, path: str | Path, extra_meta: dict | None 
         "train_seconds": round(result.seconds, 1),
         "n_parameters": result.n_parameters,
         "class_bias": result.class_bias,
+        "cross_validation": _cv_summary(result.cv),
         "environment": environment_info(),
         **(extra_meta or {}),
     }

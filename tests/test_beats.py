@@ -18,10 +18,13 @@ from ecg_utils.beats import (
     AAMI_CLASSES,
     BEAT_LENGTH,
     CLASS_NAMES,
+    FEATURE_SETS,
     FS_BEAT,
     Beats,
     aami_label,
     build_beats,
+    context_features,
+    feature_matrix,
     load_beats,
     pick_lead,
     read_record_beats,
@@ -204,6 +207,49 @@ def test_rr_features_of_a_regular_rhythm():
     rr = rr_features(np.arange(0, 3600, 360), 360.0)
     np.testing.assert_allclose(rr, 1.0)
     assert rr.shape == (10, 4) and rr.dtype == np.float32
+
+
+def test_context_features_see_a_premature_beat_against_the_local_rhythm():
+    peaks = np.arange(0, 36000, 360)  # 1 s rhythm with one premature beat in it
+    peaks[50] -= 144  # 0.6 s after the previous beat, then a 1.4 s pause
+    ctx = context_features(rr_features(peaks, 360.0))
+    prev_med, next_med, change, irregularity = ctx.T
+    np.testing.assert_allclose(ctx[49, :3], [1.0, 0.6, 1.0], rtol=1e-5)
+    np.testing.assert_allclose(ctx[50, :3], [0.6, 1.4, 0.6], rtol=1e-5)
+    np.testing.assert_allclose(ctx[51, :3], [1.4, 1.0, 1.4 / 0.6], rtol=1e-5)  # the pause
+    np.testing.assert_allclose(ctx[52, :3], [1.0, 1.0, 1.0 / 1.4], rtol=1e-5)
+    np.testing.assert_allclose(np.delete(ctx[:, :3], range(49, 53), axis=0), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(irregularity, 0.0, atol=1e-6)  # one early beat: still regular
+
+
+def test_context_features_find_an_irregular_rhythm():
+    rng = np.random.default_rng(0)
+    regular = np.cumsum(np.full(200, 300))
+    chaotic = np.cumsum(rng.integers(150, 450, 200))  # RR 0.4-1.25 s at 360 Hz
+    irregularity = [context_features(rr_features(p, 360.0))[:, 3] for p in (regular, chaotic)]
+    assert np.median(irregularity[0]) == 0 and np.median(irregularity[1]) > 0.15
+
+
+def test_context_features_stay_within_each_recording_and_its_gaps():
+    rr = rr_features(np.arange(0, 3600, 360), 360.0)
+    rr2 = rr_features(np.arange(0, 3600, 180), 360.0)  # a faster recording
+    both = np.concatenate([rr, rr2])
+    groups = np.array(["a"] * len(rr) + ["b"] * len(rr2))
+    ctx = context_features(both, groups)
+    np.testing.assert_allclose(ctx[:, :3], 1.0, rtol=1e-5)  # each judged by its own rhythm
+    np.testing.assert_allclose(ctx[:, 3], 0.0, atol=1e-6)
+    gap = context_features(rr_features(np.array([0, 360, 720, 1440, 1800]), 360.0)[[0, 1, 3, 4]])
+    assert gap[2, 2] == 1.0  # beats 1 and 3 are not neighbours: no change is measured
+
+
+@pytest.mark.parametrize("feature_set", sorted(FEATURE_SETS))
+def test_feature_matrix_columns_match_their_names(feature_set):
+    rng = np.random.default_rng(0)
+    x = rng.random((30, BEAT_LENGTH)).astype(np.float32)
+    rr = rr_features(np.cumsum(rng.integers(200, 400, 30)), 360.0)
+    f = feature_matrix(rr, feature_set, x)
+    assert f.shape == (30, len(FEATURE_SETS[feature_set])) and f.dtype == np.float32
+    assert np.isfinite(f).all()
 
 
 def test_record_at_another_sampling_rate(synthetic_record):

@@ -7,7 +7,7 @@ import pytest
 
 from ecg_utils import EcgError
 from ecg_utils.beats import BEAT_LENGTH, Beats
-from ecg_utils.splits import DS1, DS2, PACED, kaggle_split, make_split
+from ecg_utils.splits import DS1, DS2, PACED, kaggle_split, make_split, record_folds
 
 
 def fake_beats(records, per_record: int = 40, seed: int = 0) -> Beats:
@@ -64,6 +64,23 @@ def test_inter_patient_validation_is_deterministic(mitbih_like):
     np.testing.assert_array_equal(a.val, b.val)
     c = make_split(mitbih_like, "inter-patient", seed=7)
     assert set(a.train) | set(a.val) == set(c.train) | set(c.val)
+
+
+def test_record_folds_cover_the_records_once_and_keep_records_whole(mitbih_like):
+    idx = np.flatnonzero(np.isin(mitbih_like.record, DS1))
+    folds = record_folds(mitbih_like.y, mitbih_like.record, idx, 4)
+    assert len(folds) == 4
+    np.testing.assert_array_equal(np.sort(np.concatenate(folds)), idx)
+    records = [set(mitbih_like.record[f].tolist()) for f in folds]
+    assert all(a.isdisjoint(b) for i, a in enumerate(records) for b in records[i + 1 :])
+    again = record_folds(mitbih_like.y, mitbih_like.record, idx, 4)
+    assert all(np.array_equal(a, b) for a, b in zip(folds, again, strict=True))
+
+
+def test_more_folds_than_records_is_a_clear_error(mitbih_like):
+    idx = np.flatnonzero(np.isin(mitbih_like.record, DS1[:3]))
+    with pytest.raises(EcgError, match="cannot make 4 record folds from 3 records"):
+        record_folds(mitbih_like.y, mitbih_like.record, idx, 4)
 
 
 def test_kaggle_split_is_stratified_deterministic_and_disjoint(mitbih_like):

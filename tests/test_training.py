@@ -12,7 +12,14 @@ import torch
 from ecg_utils import EcgError
 from ecg_utils.beats import BEAT_LENGTH, Beats
 from ecg_utils.checkpoint import load_model
-from ecg_utils.training import TrainConfig, save_trained, train
+from ecg_utils.training import (
+    TrainConfig,
+    choose_class_offsets,
+    cross_validate,
+    save_trained,
+    train,
+    train_cross_validated,
+)
 
 TINY = TrainConfig(epochs=3, batch_size=64, lr=3e-3, seed=5, threads=1)
 """A configuration that trains in well under a second on :func:`tiny_beats`."""
@@ -85,6 +92,8 @@ def without_time(history: list[dict]) -> list[dict]:
         ({"batch_size": True}, "batch_size must be int"),
         ({"model_args": {"num_classes": 3}}, "may not set num_classes"),
         ({"architecture": "resnet1d", "model_args": {"depth": 3}}, "do not fit resnet1d"),
+        ({"cv_folds": 1}, "cv_folds must be 0 or >= 2"),
+        ({"cv_folds": 3}, "cv_folds needs the inter-patient protocol"),
     ],
 )
 def test_bad_configuration_is_an_ecg_error(values, message):
@@ -200,3 +209,83 @@ def test_saved_model_records_how_it_was_made(tmp_path, reference):
     assert env["packages"]["torch"] == torch.__version__
     loaded = load_model(path)
     assert weights_hash(loaded.model) == weights_hash(reference.model)
+
+
+# ---------------------------------------------------------------------------
+# Fixed epoch, class offsets and cross-validation
+# ---------------------------------------------------------------------------
+
+
+def test_keep_epoch_trains_without_validation_and_matches_that_epoch(data):
+    train_beats, _ = data
+    cfg = TINY.replace(patience=1)  # patience must not cut a fixed-length run short
+    seen = []
+    kept = train(
+        cfg,
+        train_beats,
+        None,
+        progress=False,
+        keep_epoch=2,
+        on_epoch=lambda e, m: seen.append((e, weights_hash(m))),
+    )
+    assert [e for e, _ in seen] == [1, 2] and kept.best_epoch == 2
+    assert weights_hash(kept.model) == seen[-1][1]
+    assert all("val_loss" not in row for row in kept.history)
+
+
+@pytest.mark.parametrize(
+    ("val", "keep", "message"),
+    [(None, None, "unless keep_epoch"), ("v", 9, "keep_epoch must be in")],
+)
+def test_keep_epoch_misuse_is_an_error(data, val, keep, message):
+    train_beats, val_beats = data
+    with pytest.raises(EcgError, match=message):
+        train(TINY, train_beats, val_beats if val else None, progress=False, keep_epoch=keep)
+
+
+def test_class_offsets_raise_a_class_the_model_under_calls():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [300, 60, 60])
+    proba = np.full((len(y), 5), 0.01)
+    proba[np.arange(len(y)), y] = 0.5
+    proba[y == 1, 0] = 0.6  # S beats look slightly more like N
+    proba += 0.01 * rng.random(proba.shape)
+    cfg = TINY.replace(protocol="inter-patient", select_classes="NSV")
+    offsets, score = choose_class_offsets(proba, y, cfg)
+    assert offsets[0] == 0 and offsets[1] > 0
+    assert score > 0.9
+
+
+def records_beats(n_records: int = 6, per_record: int = 120) -> Beats:
+    """tiny_beats spread over records, so that they can be cross-validated."""
+    b = tiny_beats(n_records * per_record, seed=3)
+    b.record = np.repeat([f"r{i}" for i in range(n_records)], per_record).astype("<U8")
+    return b
+
+
+CV = TINY.replace(protocol="inter-patient", cv_folds=3, calibrate=True, select_classes="NSVFQ")
+
+
+def test_cross_validation_judges_every_record_once_and_picks_the_best_epoch():
+    beats = records_beats()
+    cv = cross_validate(CV, beats, progress=False)
+    held = [r for fold in cv["folds"] for r in fold]
+    assert sorted(held) == sorted(set(beats.record.tolist()))
+    assert len(held) == len(set(held)) and len(cv["folds"]) == 3
+    scores = [row["val_selection_f1"] for row in cv["history"]]
+    assert len(scores) == CV.epochs and cv["epoch"] == 1 + int(np.argmax(scores))
+    assert cv["score"] >= max(scores) - 1e-12  # offsets never make the pooled score worse
+    assert len(cv["class_bias"]) == 5
+
+
+def test_cross_validated_model_is_trained_on_everything_up_to_the_chosen_epoch(tmp_path):
+    beats = records_beats()
+    result = train_cross_validated(CV, beats, progress=False)
+    again = train_cross_validated(CV, beats, progress=False)
+    assert weights_hash(result.model) == weights_hash(again.model)
+    assert result.best_epoch == result.cv["epoch"]
+    assert result.class_bias == result.cv["class_bias"]
+    save_trained(result, tmp_path / "cv.pth")
+    meta = json.loads((tmp_path / "cv.json").read_text())
+    assert meta["cross_validation"]["folds"] == result.cv["folds"]
+    assert meta["class_bias"] == result.class_bias
