@@ -512,10 +512,13 @@ def load_beats(path: str | Path) -> Beats:
 RR_FEATURES = ("rr_prev_rel", "rr_next_rel", "rr_prev_local", "rr_ratio", "rr_prev_s", "rr_next_s")
 MORPH_FEATURES = ("template_corr", "template_rms_qrs", "template_rms_st", "template_rms_all")
 CONTEXT_FEATURES = ("rr_prev_median", "rr_next_median", "rr_prev_change", "rr_irregularity")
+RR_RELATIVE = RR_FEATURES[:4]
+"""The RR features without the raw intervals in seconds, which tie a model to the
+heart rates of its training patients (cross-validation on DS1 found them to hurt)."""
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "rr": RR_FEATURES,
     "rr+morph": RR_FEATURES + MORPH_FEATURES,
-    "rr+morph+context": RR_FEATURES + MORPH_FEATURES + CONTEXT_FEATURES,
+    "rhythm": RR_RELATIVE + MORPH_FEATURES + CONTEXT_FEATURES,
 }
 """Per-beat feature sets a model can ask for, with the names of their columns."""
 
@@ -532,9 +535,9 @@ def feature_matrix(
     ----------
     rr : ndarray, shape (n_beats, 4)
         Previous, next, local mean and record mean RR in seconds (:func:`rr_features`).
-    feature_set : {"rr", "rr+morph", "rr+morph+context"} or None
+    feature_set : {"rr", "rr+morph", "rhythm"} or None
     x : ndarray, shape (n_beats, 187), optional
-        The beats (needed by ``"rr+morph"`` and ``"rr+morph+context"``).
+        The beats (needed by ``"rr+morph"`` and ``"rhythm"``).
     groups : ndarray, shape (n_beats,), optional
         Recording of each beat (``Beats.record``); None means one recording. Beats of a
         recording must be in time order (as :func:`build_beats` gives them).
@@ -545,8 +548,9 @@ def feature_matrix(
         ``"rr"``: previous and next RR relative to the record mean, previous RR relative
         to the local mean, next/previous ratio (prematurity and compensatory pause), and
         the raw previous and next RR in seconds. ``"rr+morph"`` adds how each beat
-        differs from its recording's median beat (see :func:`template_features`);
-        ``"rr+morph+context"`` adds the rhythm around the beat (see
+        differs from its recording's median beat (see :func:`template_features`).
+        ``"rhythm"`` has only scale-free columns: the first four of ``"rr"`` (no
+        seconds), the template ones, and the rhythm around the beat (see
         :func:`context_features`). ``k = 0`` for None.
     """
     if not feature_set:
@@ -555,13 +559,15 @@ def feature_matrix(
         raise EcgError(f"unknown feature set {feature_set!r}; known: {', '.join(FEATURE_SETS)}")
     rr = np.asarray(rr, dtype=np.float64)
     prev, nxt, local, record = (np.clip(rr[:, i], 0.1, 5.0) for i in range(4))
-    cols = [prev / record, nxt / record, prev / local, nxt / prev, prev, nxt]
+    cols = [prev / record, nxt / record, prev / local, nxt / prev]
+    if feature_set != "rhythm":
+        cols += [prev, nxt]
     out = np.stack(cols, axis=1).astype(np.float32)
     if feature_set != "rr":
         if x is None:
             raise EcgError(f"feature set {feature_set!r} needs the beats themselves")
         out = np.concatenate([out, template_features(x, groups)], axis=1)
-    if feature_set == "rr+morph+context":
+    if feature_set == "rhythm":
         out = np.concatenate([out, context_features(rr, groups)], axis=1)
     return out
 

@@ -136,12 +136,18 @@ def section_targets(results: dict) -> str:
     for r in (cnn, ip):
         if r:
             cv = r.get("cross_validation")
-            extra = f" (+ {cv['seconds'] / 60:.1f} min cross-validation)" if cv else ""
+            total = r["train_seconds"] + (cv["seconds"] if cv else 0.0)
+            parts = (
+                f" ({cv['seconds'] / 60:.1f} cross-validation + "
+                f"{r['train_seconds'] / 60:.1f} final training)"
+                if cv
+                else ""
+            )
             rows.append(
                 (
                     f"`{r['ship_as']}` trains in ≤ 10 min on 2 cores",
-                    f"{r['train_seconds'] / 60:.1f} min{extra}",
-                    r["train_seconds"] <= 600,
+                    f"{total / 60:.1f} min{parts}",
+                    total <= 600,
                 )
             )
     if not rows:

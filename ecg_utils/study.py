@@ -87,6 +87,10 @@ IP_CV_FOLDS = 4
 """Record folds of DS1 that choose the epoch, offsets and shipped model for unseen patients."""
 
 
+IP_EMA = 0.998
+"""Weight-average decay per step of the averaged candidates (about 500 steps, 2.5 epochs)."""
+
+
 KAGGLE_TARGET = "ecg_cnn.pth"
 """Where the ECG1DCNN chosen on the Kaggle protocol is shipped."""
 UNSEEN_PATIENT_TARGET = "ecg_utils/weights/interpatient.pth"
@@ -203,15 +207,27 @@ def default_experiments() -> list[Experiment]:
             ship_as=ip_file,
         ),
         Experiment(
-            "context_ip",
-            "ResNet1D + RR + template + rhythm-context features",
-            TrainConfig(feature_set="rr+morph+context", **rhythm),
+            "relative_ip",
+            "ResNet1D + scale-free RR, template and rhythm-context features",
+            TrainConfig(feature_set="rhythm", **rhythm),
             ship_as=ip_file,
         ),
         Experiment(
-            "context_aug_ip",
-            "ResNet1D + RR + template + rhythm-context features, augmented",
-            TrainConfig(feature_set="rr+morph+context", augment=True, **rhythm),
+            "relative_aug_ip",
+            "ResNet1D + scale-free RR, template and rhythm-context features, augmented",
+            TrainConfig(feature_set="rhythm", augment=True, **rhythm),
+            ship_as=ip_file,
+        ),
+        Experiment(
+            "rhythm_ema_ip",
+            "ResNet1D + RR + template features, weight average",
+            TrainConfig(feature_set="rr+morph", ema=IP_EMA, **rhythm),
+            ship_as=ip_file,
+        ),
+        Experiment(
+            "relative_ema_ip",
+            "ResNet1D + scale-free RR, template and rhythm-context features, weight average",
+            TrainConfig(feature_set="rhythm", ema=IP_EMA, **rhythm),
             ship_as=ip_file,
         ),
     ]

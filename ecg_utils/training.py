@@ -6,8 +6,11 @@ import dataclasses
 import hashlib
 import json
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,8 +37,9 @@ class TrainConfig:
     model_args : dict
         Keyword arguments of the architecture (``num_classes`` is always 5).
     feature_set : str or None
-        Per-beat features given to the model besides the beat (``"rr"`` or
-        ``"rr+morph"``), or None.
+        Per-beat features given to the model besides the beat (a key of
+        :data:`~ecg_utils.beats.FEATURE_SETS`: ``"rr"``, ``"rr+morph"``, ``"rhythm"``),
+        or None.
     epochs, batch_size, lr, weight_decay :
         Optimisation (Adam). ``lr`` is the peak rate when ``schedule`` is ``"onecycle"``.
     schedule : {"none", "onecycle", "cosine"}
@@ -47,6 +51,11 @@ class TrainConfig:
         Random amplitude scale, baseline wander, noise and time shift (see ``augment_batch``).
     patience : int
         Stop after this many epochs without a better validation macro-F1 (0: never).
+    ema : float
+        Decay per optimiser step of an exponential moving average of the weights (and
+        BatchNorm statistics); when > 0, the average is what is validated, chosen and
+        saved. 0 turns it off. Averaging steadies a model whose judgement of new
+        patients swings from epoch to epoch.
     calibrate : bool
         After training, add per-class offsets to the output logits, chosen to maximise
         validation macro-F1 (a prior shift for patients unlike the training ones); the
@@ -79,6 +88,7 @@ class TrainConfig:
     sampler: str = "none"
     augment: bool = False
     patience: int = 0
+    ema: float = 0.0
     protocol: str = "kaggle"
     val_fraction: float = 0.1
     cv_folds: int = 0
@@ -113,6 +123,7 @@ class TrainConfig:
             (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
             (0 < self.val_fraction < 1, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.patience >= 0, f"patience must be >= 0, got {self.patience}"),
+            (0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}"),
             (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
             (
                 self.cv_folds == 0 or self.cv_folds >= 2,
@@ -152,6 +163,7 @@ class TrainConfig:
             "sampler": (str,),
             "augment": (bool,),
             "patience": (int,),
+            "ema": (int, float),
             "calibrate": (bool,),
             "select_classes": (str,),
             "protocol": (str,),
@@ -293,6 +305,15 @@ def _scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs * steps_per_epoch)
     return None
+
+
+def _weight_average(model: nn.Module, decay: float):
+    """An exponential moving average of ``model`` (weights and buffers), or None."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _forward(model, xb, fb):
@@ -443,6 +464,8 @@ def _train(
     if n_features:
         model_args["n_features"] = n_features
     model = build_model(cfg.architecture, **model_args)
+    average = _weight_average(model, cfg.ema)
+    judged = average.module if average is not None else model  # what is validated and kept
     loader = _loader(train_beats, cfg, generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg, len(loader))
@@ -464,6 +487,8 @@ def _train(
     state = _load_checkpoint(ckpt_path, cfg, key) if (resume and ckpt_path) else None
     if state is not None:
         model.load_state_dict(state["model"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
@@ -486,23 +511,25 @@ def _train(
             loss = criterion(_forward(model, xb, fb), yb)
             loss.backward()
             optimizer.step()
+            if average is not None:
+                average.update_parameters(model)
             if scheduler is not None:
                 scheduler.step()
             total += float(loss.detach()) * len(yb)
             n_seen += len(yb)
         row = {"epoch": epoch, "train_loss": total / n_seen}
         if val_beats is not None:
-            row.update(_validate(model, val_beats, val_features, cfg))
+            row.update(_validate(judged, val_beats, val_features, cfg))
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if on_epoch is not None:
-            model.eval()
-            on_epoch(epoch, model)
+            judged.eval()
+            on_epoch(epoch, judged)
         if epoch == keep_epoch or row.get("val_selection_f1", -1.0) > best["score"]:
             best = {
                 "score": row.get("val_selection_f1", -1.0),
                 "epoch": epoch,
-                "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                "state": {k: v.detach().clone() for k, v in judged.state_dict().items()},
             }
         if progress and val_beats is not None:
             tqdm.write(
@@ -518,6 +545,7 @@ def _train(
                     "data": key,
                     "epoch": epoch,
                     "model": model.state_dict(),
+                    "average": average.state_dict() if average is not None else {},
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else {},
                     "generator": generator.get_state(),
@@ -616,7 +644,9 @@ def choose_class_offsets(
     return [float(b) for b in bias], float(best)
 
 
-def cross_validate(cfg: TrainConfig, beats: Beats, progress: bool = True) -> dict:
+def cross_validate(
+    cfg: TrainConfig, beats: Beats, progress: bool = True, workers: int | None = None
+) -> dict:
     """Choose the epoch and class offsets of ``cfg`` by record-fold cross-validation.
 
     The records of ``beats`` are split into ``cfg.cv_folds`` folds; a model is trained
@@ -627,33 +657,42 @@ def cross_validate(cfg: TrainConfig, beats: Beats, progress: bool = True) -> dic
     epoch. Each beat is judged by a model that never saw its patient, and every
     training record is judged once: far steadier than one small validation split.
 
+    Folds train in ``workers`` processes at once (default: as many as the CPU cores
+    allow at ``cfg.threads`` threads each); the result does not depend on it.
+
     Returns
     -------
     dict
         ``folds`` (records held out by each fold), ``history`` (pooled scores per epoch,
         train loss averaged over folds), ``epoch``, ``class_bias`` (None without
         ``calibrate``), ``score`` (selection F1 at that epoch, offsets applied),
-        ``out_of_fold`` (:func:`~ecg_utils.evaluation.classification_metrics` of the pooled
-    predictions at that epoch, offsets applied), ``predictions`` (those labels,
-    ``(n_beats,)``), ``seconds``.
+        ``out_of_fold`` (:func:`~ecg_utils.evaluation.classification_metrics` of the
+        pooled predictions at that epoch, offsets applied), ``predictions`` (those
+        labels, ``(n_beats,)``), ``seconds``.
     """
     from .evaluation import classification_metrics
     from .splits import record_folds
 
     t0 = time.perf_counter()
     folds = record_folds(beats.y, beats.record, np.arange(len(beats)), cfg.cv_folds, cfg.seed)
+    fold_cfg = cfg.replace(patience=0, calibrate=False).to_dict()
+    jobs = [
+        (fold_cfg, beats.subset(np.setdiff1d(np.arange(len(beats)), held)), beats.subset(held))
+        for held in folds
+    ]
+    if workers is None:
+        workers = max(1, (os.cpu_count() or 1) // max(cfg.threads, 1))
+    workers = min(workers, len(jobs))
+    if workers > 1:
+        ctx = multiprocessing.get_context("spawn")  # fork and OpenMP threads do not mix
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            outcomes = list(pool.map(_fold_outcome, *zip(*jobs, strict=True)))
+    else:
+        outcomes = [_fold_outcome(*job, progress=progress) for job in jobs]
     proba = np.zeros((cfg.epochs, len(beats), len(CLASS_NAMES)), np.float32)
-    train_loss = np.zeros((len(folds), cfg.epochs))
-    fold_cfg = cfg.replace(patience=0, calibrate=False)
-    for k, held in enumerate(folds):
-        held_out = beats.subset(held)
-        rest = beats.subset(np.setdiff1d(np.arange(len(beats)), held))
-
-        def keep(epoch, model, held=held, held_out=held_out):
-            proba[epoch - 1, held] = predict_beat_set(model, held_out, cfg.feature_set)
-
-        fold = train(fold_cfg, rest, held_out, progress=progress, on_epoch=keep)
-        train_loss[k] = [row["train_loss"] for row in fold.history]
+    for held, (fold_proba, _) in zip(folds, outcomes, strict=True):
+        proba[:, held] = fold_proba
+    train_loss = np.array([losses for _, losses in outcomes])
     history = [
         {"epoch": e + 1, "train_loss": float(train_loss[:, e].mean())}
         | validation_scores(proba[e], beats.y, cfg)
@@ -676,7 +715,30 @@ def cross_validate(cfg: TrainConfig, beats: Beats, progress: bool = True) -> dic
     }
 
 
-def train_cross_validated(cfg: TrainConfig, beats: Beats, progress: bool = True) -> TrainResult:
+def _fold_outcome(
+    cfg_dict: dict, rest: Beats, held_out: Beats, progress: bool = False
+) -> tuple[np.ndarray, list[float]]:
+    """Train on ``rest`` and predict ``held_out`` after every epoch (one fold; runs in a
+    worker process, hence the plain-dict configuration).
+
+    Returns
+    -------
+    proba : ndarray, shape (epochs, n_held_out, 5)
+    train_loss : list of float, one per epoch
+    """
+    cfg = TrainConfig.from_dict(cfg_dict)
+    proba = np.zeros((cfg.epochs, len(held_out), len(CLASS_NAMES)), np.float32)
+
+    def keep(epoch, model):
+        proba[epoch - 1] = predict_beat_set(model, held_out, cfg.feature_set)
+
+    fold = train(cfg, rest, held_out, progress=progress, on_epoch=keep)
+    return proba, [row["train_loss"] for row in fold.history]
+
+
+def train_cross_validated(
+    cfg: TrainConfig, beats: Beats, progress: bool = True, workers: int | None = None
+) -> TrainResult:
     """Cross-validate ``cfg`` on ``beats`` (:func:`cross_validate`), then train on all of them.
 
     The final model follows ``cfg``'s schedule up to the chosen epoch, on every record
@@ -685,7 +747,7 @@ def train_cross_validated(cfg: TrainConfig, beats: Beats, progress: bool = True)
     """
     if cfg.cv_folds < 2:
         raise EcgError("train_cross_validated needs cfg.cv_folds >= 2")
-    cv = cross_validate(cfg, beats, progress)
+    cv = cross_validate(cfg, beats, progress, workers)
     final = train(cfg, beats, None, progress=progress, keep_epoch=cv["epoch"])
     if cv["class_bias"] is not None:
         add_logit_offsets(final.model, cv["class_bias"])

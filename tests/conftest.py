@@ -179,7 +179,8 @@ def synthetic_mitdb(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def quick_study(tmp_path_factory, synthetic_mitdb) -> Path:
-    """Output folder of a quick study (two experiments) on the synthetic database."""
+    """Output folder of a quick study (three experiments, one cross-validated) on the
+    synthetic database."""
     import torch
 
     from ecg_utils.study import StudyOptions, run_study
@@ -191,7 +192,7 @@ def quick_study(tmp_path_factory, synthetic_mitdb) -> Path:
         cache_dir=out / "cache",
         quick=True,
         progress=False,
-        experiments=["seed_kaggle", "seed_ip"],
+        experiments=["seed_kaggle", "seed_ip", "relative_ip"],
         seed_weights=SEED_WEIGHTS if SEED_WEIGHTS.is_file() else None,
     )
     threads = torch.get_num_threads()

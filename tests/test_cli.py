@@ -227,6 +227,34 @@ def test_train_writes_weights_and_metadata_only(capsys, tmp_path, synthetic_mitd
     assert tmp_files(tmp_path) == []
 
 
+def test_train_cross_validated_from_the_command_line(capsys, tmp_path, synthetic_mitdb):
+    out = tmp_path / "cv.pth"
+    rc, _, err = run_main(
+        capsys,
+        "train",
+        "--protocol",
+        "inter-patient",
+        "--cv-folds",
+        "3",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--mitdb-dir",
+        synthetic_mitdb,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--out",
+        out,
+        "--quiet",
+    )
+    assert rc == 0, err
+    meta = json.loads(out.with_suffix(".json").read_text())
+    cv = meta["cross_validation"]
+    assert len(cv["folds"]) == 3 and meta["best_epoch"] == cv["epoch"]
+    assert meta["train_config"]["cv_folds"] == 3
+
+
 def test_evaluate_json_in_process(capsys, tmp_path, synthetic_mitdb, seed_weights):
     rc, out, err = evaluate(capsys, seed_weights, synthetic_mitdb, tmp_path / "cache", "--json")
     assert rc == 0, err

@@ -35,7 +35,7 @@ def test_study_metadata_is_enough_to_reproduce_the_run(quick_study, synthetic_mi
     assert {"torch", "numpy", "wfdb", "scikit-learn"} <= set(env["packages"])
     assert "git_commit" in env and "git_dirty" in env and env["python"]
     assert study["split_seed"] == SPLIT_SEED
-    assert study["seeds"] == {"seed_ip": 0, "seed_kaggle": 0}
+    assert study["seeds"] == {"relative_ip": 0, "seed_ip": 0, "seed_kaggle": 0}
     assert study["segmentation_version"] >= 1
     files = study["data_files"]
     assert len(files) == 3 * len(SYNTHETIC_RECORDS)
@@ -66,7 +66,19 @@ def test_inter_patient_results_keep_test_records_apart(quick_study):
     assert train.isdisjoint(val) and train.isdisjoint(test) and val.isdisjoint(test)
 
 
-@pytest.mark.parametrize("name", ["seed_kaggle", "seed_ip"])
+def test_unseen_patient_candidate_is_cross_validated_on_training_records_only(quick_study):
+    r = read(quick_study / "results" / "relative_ip.json")
+    cv, records = r["cross_validation"], r["split_records"]
+    held = sorted(rec for fold in cv["folds"] for rec in fold)
+    assert held == records["train"] and records["val"] == []
+    assert set(held).isdisjoint(records["test"])
+    assert set(cv["per_record"]) == set(held)
+    assert r["best_epoch"] == cv["epoch"] and r["class_bias"] == cv["class_bias"]
+    shipped = read(quick_study / "results" / "shipped.json")
+    assert shipped == {"ecg_utils/weights/interpatient.pth": "relative_ip"}
+
+
+@pytest.mark.parametrize("name", ["seed_kaggle", "seed_ip", "relative_ip"])
 def test_test_metrics_are_complete(quick_study, name):
     test = read(quick_study / "results" / f"{name}.json")["test"]
     assert set(test["classes"]) == {"N", "S", "V", "F", "Q"}

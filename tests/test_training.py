@@ -12,6 +12,7 @@ import torch
 from ecg_utils import EcgError
 from ecg_utils.beats import BEAT_LENGTH, Beats
 from ecg_utils.checkpoint import load_model
+from ecg_utils.inference import predict_beat_set
 from ecg_utils.training import (
     TrainConfig,
     choose_class_offsets,
@@ -19,6 +20,7 @@ from ecg_utils.training import (
     save_trained,
     train,
     train_cross_validated,
+    validation_scores,
 )
 
 TINY = TrainConfig(epochs=3, batch_size=64, lr=3e-3, seed=5, threads=1)
@@ -93,6 +95,8 @@ def without_time(history: list[dict]) -> list[dict]:
         ({"model_args": {"num_classes": 3}}, "may not set num_classes"),
         ({"architecture": "resnet1d", "model_args": {"depth": 3}}, "do not fit resnet1d"),
         ({"cv_folds": 1}, "cv_folds must be 0 or >= 2"),
+        ({"ema": 1.0}, r"ema must be in \[0, 1\)"),
+        ({"ema": "0.9"}, "ema must be int or float"),
         ({"cv_folds": 3}, "cv_folds needs the inter-patient protocol"),
     ],
 )
@@ -158,8 +162,9 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, data, r
         TINY.replace(
             architecture="resnet1d", model_args={"width": 4}, feature_set="rr", schedule="cosine"
         ),
+        TINY.replace(ema=0.9),
     ],
-    ids=["onecycle-augment", "resnet-rr-cosine"],
+    ids=["onecycle-augment", "resnet-rr-cosine", "weight-average"],
 )
 def test_resume_is_exact_with_schedules_samplers_and_augmentation(tmp_path, data, cfg):
     cfg = cfg.replace(epochs=2)
@@ -191,6 +196,16 @@ def test_damaged_checkpoint_is_a_clear_error(tmp_path, data):
     with pytest.raises(EcgError, match="cannot resume from this checkpoint") as err:
         train(TINY, *data, checkpoint=ckpt, resume=True, progress=False)
     assert str(err.value).startswith(str(ckpt))
+
+
+def test_weight_average_is_what_gets_validated_and_kept(data, reference):
+    averaged = train(TINY.replace(ema=0.9), *data, progress=False)
+    assert weights_hash(averaged.model) != weights_hash(reference.model)
+    assert averaged.history != reference.history  # validation judged the average
+    # the kept model scores what the history says of its epoch
+    proba = predict_beat_set(averaged.model, data[1], None)
+    row = averaged.history[averaged.best_epoch - 1]
+    assert validation_scores(proba, data[1].y, TINY)["val_loss"] == pytest.approx(row["val_loss"])
 
 
 def test_empty_training_set_is_an_error(data):
@@ -268,7 +283,7 @@ CV = TINY.replace(protocol="inter-patient", cv_folds=3, calibrate=True, select_c
 
 def test_cross_validation_judges_every_record_once_and_picks_the_best_epoch():
     beats = records_beats()
-    cv = cross_validate(CV, beats, progress=False)
+    cv = cross_validate(CV, beats, progress=False, workers=1)
     held = [r for fold in cv["folds"] for r in fold]
     assert sorted(held) == sorted(set(beats.record.tolist()))
     assert len(held) == len(set(held)) and len(cv["folds"]) == 3
@@ -280,9 +295,11 @@ def test_cross_validation_judges_every_record_once_and_picks_the_best_epoch():
 
 def test_cross_validated_model_is_trained_on_everything_up_to_the_chosen_epoch(tmp_path):
     beats = records_beats()
-    result = train_cross_validated(CV, beats, progress=False)
-    again = train_cross_validated(CV, beats, progress=False)
+    result = train_cross_validated(CV, beats, progress=False, workers=1)
+    again = train_cross_validated(CV, beats, progress=False, workers=2)  # folds in parallel
     assert weights_hash(result.model) == weights_hash(again.model)
+    assert without_time(result.history) == without_time(again.history)
+    assert result.cv["out_of_fold"] == again.cv["out_of_fold"]
     assert result.best_epoch == result.cv["epoch"]
     assert result.class_bias == result.cv["class_bias"]
     save_trained(result, tmp_path / "cv.pth")

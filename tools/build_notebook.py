@@ -218,6 +218,19 @@ for name, r in sorted(results.items()):
               f"macro-F1 {m['macro_f1']:.3f}  S Se {se['S']:5.1f} %  V Se {se['V']:5.1f} %")""",
     ),
     (
+        "md",
+        """The model for unseen patients is chosen without DS2: each candidate is
+cross-validated over folds of whole DS1 records, and the best pooled out-of-fold score
+wins. DS2 is only used for the test figures above.""",
+    ),
+    (
+        "code",
+        """from ecg_utils.report import section_model_choice
+
+choice = section_model_choice(results)
+display(Markdown(choice or "(no cross-validated candidates in these results)"))""",
+    ),
+    (
         "code",
         """for name, r in sorted(results.items()):
     fig_path = OUT / "figures" / f"confusion_{name}.png"
