@@ -389,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cv-folds",
         type=_int,
         help="inter-patient: choose epoch and offsets by cross-validation over this many "
-        "record folds, then train on all training records",
+        "record folds, then train on all training records (in one go: no --resume)",
     )
     p.add_argument("--seed", type=_int)
     p.add_argument("--threads", type=_int)

@@ -110,6 +110,9 @@ def default_experiments() -> list[Experiment]:
     one = dict(threads=1)  # two studies can share 2 cores; one thread each runs fastest
     cnn = dict(architecture="ecg1dcnn", epochs=15, **OUR_RECIPE, **one)
     resnet = dict(architecture="resnet1d", model_args={"width": 16}, **OUR_RECIPE, **one)
+    long = dict(
+        protocol=kaggle, architecture="ecg1dcnn", batch_size=128, lr=2e-3, schedule="onecycle"
+    )
     cnn_file, ip_file = KAGGLE_TARGET, UNSEEN_PATIENT_TARGET
     rhythm = dict(
         protocol=ip,
@@ -151,32 +154,22 @@ def default_experiments() -> list[Experiment]:
         Experiment(
             "long_kaggle",
             "ECG1DCNN, longer training",
-            TrainConfig(
-                protocol=kaggle,
-                architecture="ecg1dcnn",
-                epochs=30,
-                batch_size=128,
-                lr=2e-3,
-                schedule="onecycle",
-                threads=1,
-            ),
+            TrainConfig(epochs=30, threads=1, **long),
             ablation="plain CE again, no augmentation; batch 128, LR 2e-3, 30 full epochs",
             ship_as=cnn_file,
         ),
         Experiment(
             "long60_kaggle",
             "ECG1DCNN, 60 epochs + validation offsets",
-            TrainConfig(
-                protocol=kaggle,
-                architecture="ecg1dcnn",
-                epochs=60,
-                batch_size=128,
-                lr=2e-3,
-                schedule="onecycle",
-                calibrate=True,
-                threads=2,
-            ),
+            TrainConfig(epochs=60, calibrate=True, threads=2, **long),
             ablation="+ 60 epochs on both cores, class offsets chosen on validation",
+            ship_as=cnn_file,
+        ),
+        Experiment(
+            "ema_kaggle",
+            "ECG1DCNN, 30 epochs + weight average",
+            TrainConfig(epochs=30, ema=0.999, threads=2, **long),
+            ablation="30 epochs again, no offsets, with a weight average (decay 0.999 per step)",
             ship_as=cnn_file,
         ),
         Experiment(
@@ -216,6 +209,18 @@ def default_experiments() -> list[Experiment]:
             "relative_aug_ip",
             "ResNet1D + scale-free RR, template and rhythm-context features, augmented",
             TrainConfig(feature_set="rhythm", augment=True, **rhythm),
+            ship_as=ip_file,
+        ),
+        Experiment(
+            "small_ip",
+            "Narrow ResNet1D (width 8) + RR + template features",
+            TrainConfig(feature_set="rr+morph", **{**rhythm, "model_args": {"width": 8}}),
+            ship_as=ip_file,
+        ),
+        Experiment(
+            "plain_ip",
+            "ResNet1D + RR + template features, unweighted loss",
+            TrainConfig(feature_set="rr+morph", **{**rhythm, "loss": "ce"}),
             ship_as=ip_file,
         ),
         Experiment(
