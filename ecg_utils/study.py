@@ -422,7 +422,9 @@ def train_on_split(
         if quick:
             everything = _thin(everything, 6000)
         side = beats.subset(everything)
-        trained = train_cross_validated(cfg, side, progress=progress)
+        # smoke runs are too small to repay starting worker processes
+        workers = 1 if quick else None
+        trained = train_cross_validated(cfg, side, progress=progress, workers=workers)
         trained.cv["per_record"] = per_record_errors(side, trained.cv.pop("predictions"))
         return trained
     if quick:
