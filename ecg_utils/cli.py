@@ -202,7 +202,8 @@ def cmd_train(args) -> int:
     out.with_suffix(".ckpt").unlink(missing_ok=True)
     print(
         f"saved {out} (best epoch {result.best_epoch}, {result.n_parameters:,} parameters, "
-        f"{result.seconds:.0f} s)"
+        f"{result.seconds:.0f} s"
+        + (f" + {result.cv['seconds']:.0f} s cross-validation)" if result.cv else ")")
     )
     return 0
 

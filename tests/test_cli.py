@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -229,7 +230,7 @@ def test_train_writes_weights_and_metadata_only(capsys, tmp_path, synthetic_mitd
 
 def test_train_cross_validated_from_the_command_line(capsys, tmp_path, synthetic_mitdb):
     out = tmp_path / "cv.pth"
-    rc, _, err = run_main(
+    rc, stdout, err = run_main(
         capsys,
         "train",
         "--protocol",
@@ -249,6 +250,7 @@ def test_train_cross_validated_from_the_command_line(capsys, tmp_path, synthetic
         "--quiet",
     )
     assert rc == 0, err
+    assert re.search(r"\d+ s \+ \d+ s cross-validation\)$", stdout.strip())
     meta = json.loads(out.with_suffix(".json").read_text())
     cv = meta["cross_validation"]
     assert len(cv["folds"]) == 3 and meta["best_epoch"] == cv["epoch"]
