@@ -649,7 +649,8 @@ def cross_validate(
 ) -> dict:
     """Choose the epoch and class offsets of ``cfg`` by record-fold cross-validation.
 
-    The records of ``beats`` are split into ``cfg.cv_folds`` folds; a model is trained
+    The records of ``beats`` are split into ``cfg.cv_folds`` folds (drawn with
+    ``cfg.seed``, see :func:`~ecg_utils.splits.record_folds`); a model is trained
     on all folds but one for every epoch of ``cfg`` (patience is not used) and predicts
     the held-out fold after each epoch. The out-of-fold probabilities of all folds are
     pooled per epoch: the epoch with the best selection F1 (``cfg.select_classes``) is
