@@ -306,7 +306,12 @@ def section_model_choice(results: dict) -> str:
 
 def section_calibration(results: dict) -> str:
     """The effect of the validation-chosen class offsets."""
-    rows = [r for r in results.values() if isinstance(r, dict) and r.get("class_bias")]
+    rows = [
+        r
+        for protocol in ("kaggle", "inter-patient")
+        for r in experiments(results, protocol)
+        if r.get("class_bias")
+    ]
     if not rows:
         return ""
     lines = [
