@@ -292,6 +292,8 @@ def section_model_choice(results: dict) -> str:
         )
     folds = "; ".join(", ".join(f) for f in rows[0]["cross_validation"]["folds"])
     lines += ["", f"Folds (records): {folds}."]
+    if len(rows) >= 3:
+        lines += ["", _choice_versus_test(rows, shipped)]
     chosen = next((r for r in rows if r["name"] == shipped), None)
     per_record = (chosen or {}).get("cross_validation", {}).get("per_record")
     if per_record:
@@ -302,6 +304,33 @@ def section_model_choice(results: dict) -> str:
         )
         lines += ["", f"Out-of-fold errors of the shipped candidate, worst DS1 records: {text}."]
     return "\n".join(lines) + "\n"
+
+
+def _choice_versus_test(rows: list[dict], shipped: str | None) -> str:
+    """How well the pooled DS1 score ranked the candidates for DS2 (read after the fact;
+    the choice itself never sees DS2)."""
+    from scipy.stats import spearmanr
+
+    def nsv_f1(r):
+        return sum(r["test"]["classes"][k]["f1"] for k in "NSV") / 3
+
+    rho = spearmanr([r["cross_validation"]["score"] for r in rows], [nsv_f1(r) for r in rows])
+    best = max(rows, key=nsv_f1)
+    chosen = next((r for r in rows if r["name"] == shipped), None)
+    text = (
+        f"Read after the fact (DS2 played no part in the choice): across these {len(rows)} "
+        f"candidates, the rank correlation between the pooled DS1 score and the same score "
+        f"on DS2 is {rho.statistic:+.2f}. The best candidate on DS2, {best['title']}, scores "
+        f"{nsv_f1(best):.3f} there"
+    )
+    if chosen is not None:
+        text += f"; the shipped one {nsv_f1(chosen):.3f}"
+    verdict = (
+        "the pooled score ranks them much as DS2 does"
+        if rho.statistic >= 0.5
+        else "the 22 training patients cannot tell these candidates apart"
+    )
+    return f"{text}: {verdict}."
 
 
 def section_calibration(results: dict) -> str:

@@ -9,7 +9,7 @@ import pytest
 from conftest import tmp_files
 
 from ecg_utils import EcgError
-from ecg_utils.report import load_results, render_report, write_report
+from ecg_utils.report import _choice_versus_test, load_results, render_report, write_report
 
 
 @pytest.fixture
@@ -90,3 +90,34 @@ def test_results_from_another_version_keep_the_old_report(results, tmp_path):
         write_report(results, report)
     assert report.read_text() == "old report"
     assert tmp_files(tmp_path) == []
+
+
+def _candidate(name, pooled, f1):
+    classes = {k: {"sensitivity": f1, "ppv": f1, "f1": f1, "support": 10} for k in "NSVFQ"}
+    return {
+        "name": name,
+        "title": name.upper(),
+        "protocol": "inter-patient",
+        "test": {"classes": classes},
+        "cross_validation": {"score": pooled},
+    }
+
+
+@pytest.mark.parametrize(
+    ("test_f1", "verdict"),
+    [
+        (
+            [0.6, 0.7, 0.8],
+            "+1.00. The best candidate on DS2, C, scores 0.800 there; the shipped "
+            "one 0.800: the pooled score ranks them much as DS2 does.",
+        ),
+        (
+            [0.8, 0.7, 0.6],
+            "-1.00. The best candidate on DS2, A, scores 0.800 there; the shipped "
+            "one 0.600: the 22 training patients cannot tell these candidates apart.",
+        ),
+    ],
+)
+def test_model_choice_is_compared_with_the_test_side_after_the_fact(test_f1, verdict):
+    rows = [_candidate(n, s, f) for n, s, f in zip("abc", (0.1, 0.2, 0.3), test_f1, strict=True)]
+    assert _choice_versus_test(rows, "c").endswith(verdict)
