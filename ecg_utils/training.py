@@ -676,9 +676,8 @@ def cross_validate(
 
     t0 = time.perf_counter()
     folds = record_folds(beats.y, beats.record, np.arange(len(beats)), cfg.cv_folds, cfg.seed)
-    fold_cfg = cfg.replace(patience=0, calibrate=False).to_dict()
     jobs = [
-        (fold_cfg, beats.subset(np.setdiff1d(np.arange(len(beats)), held)), beats.subset(held))
+        (cfg.to_dict(), beats.subset(np.setdiff1d(np.arange(len(beats)), held)), beats.subset(held))
         for held in folds
     ]
     if workers is None:
@@ -733,7 +732,8 @@ def _fold_outcome(
     def keep(epoch, model):
         proba[epoch - 1] = predict_beat_set(model, held_out, cfg.feature_set)
 
-    fold = train(cfg, rest, held_out, progress=progress, on_epoch=keep)
+    # every epoch is judged by ``keep``: no validation inside train, no early stop
+    fold = train(cfg, rest, None, progress=progress, keep_epoch=cfg.epochs, on_epoch=keep)
     return proba, [row["train_loss"] for row in fold.history]
 
 
