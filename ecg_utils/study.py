@@ -123,6 +123,11 @@ def default_experiments() -> list[Experiment]:
         select_classes="NSV",
         **resnet,
     )
+
+    def candidate(name: str, title: str, **changes) -> Experiment:
+        """A model for unseen patients: the rhythm recipe with some fields changed."""
+        return Experiment(name, title, TrainConfig(**{**rhythm, **changes}), ship_as=ip_file)
+
     return [
         Experiment(
             "seed_kaggle",
@@ -187,53 +192,42 @@ def default_experiments() -> list[Experiment]:
             "ECG1DCNN, our recipe",
             TrainConfig(protocol=ip, loss="weighted_ce", **IP_VALIDATION, **cnn),
         ),
-        Experiment(
-            "rr_ip",
-            "ResNet1D + RR features",
-            TrainConfig(feature_set="rr", **rhythm),
-            ship_as=ip_file,
-        ),
-        Experiment(
-            "rhythm_ip",
-            "ResNet1D + RR + template features",
-            TrainConfig(feature_set="rr+morph", **rhythm),
-            ship_as=ip_file,
-        ),
-        Experiment(
+        candidate("rr_ip", "ResNet1D + RR features", feature_set="rr"),
+        candidate("rhythm_ip", "ResNet1D + RR + template features", feature_set="rr+morph"),
+        candidate(
             "relative_ip",
             "ResNet1D + scale-free RR, template and rhythm-context features",
-            TrainConfig(feature_set="rhythm", **rhythm),
-            ship_as=ip_file,
+            feature_set="rhythm",
         ),
-        Experiment(
+        candidate(
             "relative_aug_ip",
             "ResNet1D + scale-free RR, template and rhythm-context features, augmented",
-            TrainConfig(feature_set="rhythm", augment=True, **rhythm),
-            ship_as=ip_file,
+            feature_set="rhythm",
+            augment=True,
         ),
-        Experiment(
+        candidate(
             "small_ip",
             "Narrow ResNet1D (width 8) + RR + template features",
-            TrainConfig(feature_set="rr+morph", **{**rhythm, "model_args": {"width": 8}}),
-            ship_as=ip_file,
+            feature_set="rr+morph",
+            model_args={"width": 8},
         ),
-        Experiment(
+        candidate(
             "plain_ip",
             "ResNet1D + RR + template features, unweighted loss",
-            TrainConfig(feature_set="rr+morph", **{**rhythm, "loss": "ce"}),
-            ship_as=ip_file,
+            feature_set="rr+morph",
+            loss="ce",
         ),
-        Experiment(
+        candidate(
             "rhythm_ema_ip",
             "ResNet1D + RR + template features, weight average",
-            TrainConfig(feature_set="rr+morph", ema=IP_EMA, **rhythm),
-            ship_as=ip_file,
+            feature_set="rr+morph",
+            ema=IP_EMA,
         ),
-        Experiment(
+        candidate(
             "relative_ema_ip",
             "ResNet1D + scale-free RR, template and rhythm-context features, weight average",
-            TrainConfig(feature_set="rhythm", ema=IP_EMA, **rhythm),
-            ship_as=ip_file,
+            feature_set="rhythm",
+            ema=IP_EMA,
         ),
     ]
 
