@@ -56,6 +56,11 @@ class TrainConfig:
         BatchNorm statistics); when > 0, the average is what is validated, chosen and
         saved. 0 turns it off. Averaging steadies a model whose judgement of new
         patients swings from epoch to epoch.
+    ema_bn : {"average", "recompute"}
+        BatchNorm statistics of the weight average: averaged like the weights, or
+        recomputed after every epoch from one pass over the training beats (as
+        ``torch.optim.swa_utils.update_bn`` does), since averaged statistics need not fit
+        averaged weights.
     calibrate : bool
         After training, add per-class offsets to the output logits, chosen to maximise
         validation macro-F1 (a prior shift for patients unlike the training ones); the
@@ -89,6 +94,7 @@ class TrainConfig:
     augment: bool = False
     patience: int = 0
     ema: float = 0.0
+    ema_bn: str = "average"
     protocol: str = "kaggle"
     val_fraction: float = 0.1
     cv_folds: int = 0
@@ -124,6 +130,14 @@ class TrainConfig:
             (0 < self.val_fraction < 1, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.patience >= 0, f"patience must be >= 0, got {self.patience}"),
             (0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}"),
+            (
+                self.ema_bn in ("average", "recompute"),
+                f"unknown ema_bn {self.ema_bn!r}; choose average or recompute",
+            ),
+            (
+                self.ema_bn == "average" or self.ema > 0,
+                "ema_bn='recompute' needs a weight average (ema > 0)",
+            ),
             (self.threads >= 0, f"threads must be >= 0, got {self.threads}"),
             (
                 self.cv_folds == 0 or self.cv_folds >= 2,
@@ -164,6 +178,7 @@ class TrainConfig:
             "augment": (bool,),
             "patience": (int,),
             "ema": (int, float),
+            "ema_bn": (str,),
             "calibrate": (bool,),
             "select_classes": (str,),
             "protocol": (str,),
@@ -314,6 +329,43 @@ def _weight_average(model: nn.Module, decay: float):
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def recompute_batchnorm(
+    model: nn.Module, x: torch.Tensor, features: torch.Tensor, batch_size: int
+) -> nn.Module:
+    """A copy of ``model`` whose BatchNorm statistics are those of the given beats.
+
+    Parameters
+    ----------
+    model : nn.Module
+    x : Tensor, shape (n_beats, 1, 187)
+        Beats at 120 Hz (the training beats, without augmentation).
+    features : Tensor, shape (n_beats, k)
+        Their per-beat features (``k = 0`` for none).
+    batch_size : int
+
+    Returns
+    -------
+    nn.Module
+        In eval mode; the running means and variances are the averages over all batches
+        (momentum None), every other layer unchanged (dropout stays off during the pass).
+    """
+    import copy
+
+    fresh = copy.deepcopy(model).eval()
+    norms = [m for m in fresh.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            _forward(fresh, x[i : i + batch_size], features[i : i + batch_size])
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    return fresh.eval()
 
 
 def _forward(model, xb, fb):
@@ -518,6 +570,10 @@ def _train(
             total += float(loss.detach()) * len(yb)
             n_seen += len(yb)
         row = {"epoch": epoch, "train_loss": total / n_seen}
+        if average is not None and cfg.ema_bn == "recompute":
+            judged = recompute_batchnorm(
+                average.module, *loader.dataset.tensors[:2], cfg.batch_size
+            )
         if val_beats is not None:
             row.update(_validate(judged, val_beats, val_features, cfg))
         row["seconds"] = time.perf_counter() - t0

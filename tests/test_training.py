@@ -17,6 +17,7 @@ from ecg_utils.training import (
     TrainConfig,
     choose_class_offsets,
     cross_validate,
+    recompute_batchnorm,
     save_trained,
     train,
     train_cross_validated,
@@ -97,6 +98,8 @@ def without_time(history: list[dict]) -> list[dict]:
         ({"cv_folds": 1}, "cv_folds must be 0 or >= 2"),
         ({"ema": 1.0}, r"ema must be in \[0, 1\)"),
         ({"ema": "0.9"}, "ema must be int or float"),
+        ({"ema": 0.9, "ema_bn": "median"}, "unknown ema_bn 'median'"),
+        ({"ema_bn": "recompute"}, r"needs a weight average \(ema > 0\)"),
         ({"cv_folds": 3}, "cv_folds needs the inter-patient protocol"),
     ],
 )
@@ -163,8 +166,9 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, data, r
             architecture="resnet1d", model_args={"width": 4}, feature_set="rr", schedule="cosine"
         ),
         TINY.replace(ema=0.9),
+        TINY.replace(ema=0.9, ema_bn="recompute", architecture="resnet1d", feature_set="rr"),
     ],
-    ids=["onecycle-augment", "resnet-rr-cosine", "weight-average"],
+    ids=["onecycle-augment", "resnet-rr-cosine", "weight-average", "average-recomputed-bn"],
 )
 def test_resume_is_exact_with_schedules_samplers_and_augmentation(tmp_path, data, cfg):
     cfg = cfg.replace(epochs=2)
@@ -206,6 +210,37 @@ def test_weight_average_is_what_gets_validated_and_kept(data, reference):
     proba = predict_beat_set(averaged.model, data[1], None)
     row = averaged.history[averaged.best_epoch - 1]
     assert validation_scores(proba, data[1].y, TINY)["val_loss"] == pytest.approx(row["val_loss"])
+
+
+def test_recomputed_batchnorm_holds_the_statistics_of_the_beats_given(data):
+    model = train(TINY.replace(epochs=1), *data, progress=False).model
+    before = weights_hash(model)
+    x = torch.from_numpy(data[0].x).unsqueeze(1)
+    none = torch.zeros((len(x), 0))
+    fresh = recompute_batchnorm(model, x, none, batch_size=len(x))  # one batch: exact stats
+    with torch.no_grad():
+        first = model.conv1(x)  # what bn1 sees
+    torch.testing.assert_close(fresh.bn1.running_mean, first.mean(dim=(0, 2)))
+    torch.testing.assert_close(fresh.bn1.running_var, first.var(dim=(0, 2)), rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(fresh.bn1.running_mean, model.bn1.running_mean)
+    assert weights_hash(model) == before  # the model given is left alone
+    assert not fresh.training and fresh.bn1.momentum == model.bn1.momentum
+    for name, value in fresh.state_dict().items():  # only BatchNorm statistics differ
+        if not name.startswith(("bn1.running", "bn2.running", "bn1.num", "bn2.num")):
+            torch.testing.assert_close(value, model.state_dict()[name])
+    again = recompute_batchnorm(model, x, none, batch_size=len(x))
+    assert weights_hash(again) == weights_hash(fresh)  # dropout stays off: no randomness
+
+
+def test_weight_average_with_recomputed_batchnorm_keeps_the_averaged_weights(data):
+    cfg = TINY.replace(ema=0.9)
+    averaged = train(cfg, data[0], None, keep_epoch=cfg.epochs, progress=False).model
+    recomputed = train(
+        cfg.replace(ema_bn="recompute"), data[0], None, keep_epoch=cfg.epochs, progress=False
+    ).model
+    torch.testing.assert_close(averaged.conv1.weight, recomputed.conv1.weight)
+    torch.testing.assert_close(averaged.fc2.bias, recomputed.fc2.bias)
+    assert not torch.allclose(averaged.bn1.running_mean, recomputed.bn1.running_mean)
 
 
 def test_empty_training_set_is_an_error(data):
