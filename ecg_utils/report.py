@@ -7,6 +7,7 @@ string when the results it needs are missing (a partial run still gives a report
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from ._io import EcgError, write_text_atomic
@@ -46,14 +47,18 @@ def load_results(results_dir: str | Path) -> dict[str, dict]:
     return out
 
 
-def experiments(results: dict, protocol: str) -> list[dict]:
-    """Finished experiments of a protocol, in the order the study runs them."""
+def experiments(results: dict, protocol: str, repeats: bool = False) -> list[dict]:
+    """Finished experiments of a protocol, in the order the study runs them; only the
+    seed repeats when ``repeats`` is True, none of them otherwise."""
 
     order = {e.name: i for i, e in enumerate(default_experiments())}
     found = [
         r
         for r in results.values()
-        if isinstance(r, dict) and r.get("protocol") == protocol and "test" in r
+        if isinstance(r, dict)
+        and r.get("protocol") == protocol
+        and "test" in r
+        and bool(r.get("repeat_of")) == repeats
     ]
     return sorted(found, key=lambda r: (order.get(r.get("name"), len(order)), r.get("name", "")))
 
@@ -163,7 +168,26 @@ The shipped models were chosen on validation data; their test figures against th
 
 Goals not met stay here as goals. Times are wall-clock on this 2-core machine; some
 trainings ran beside another one (one thread each), so their times are upper bounds.
-"""
+{_s_target_note(results)}"""
+
+
+def _s_target_note(results: dict) -> str:
+    """What the S sensitivity goal asks of DS2's record with the most S beats."""
+    ds = results.get("dataset") or {}
+    counts, ds2 = ds.get("record_counts"), ds.get("ds2")
+    if not counts or not ds2:
+        return ""
+    s_beats = {rec: counts[rec]["S"] for rec in ds2 if rec in counts}
+    total = sum(s_beats.values())
+    if not total:
+        return ""
+    top = max(s_beats, key=s_beats.get)
+    need = math.ceil(0.8 * total) - (total - s_beats[top])
+    return (
+        f"\nRecord {top} holds {s_beats[top]:,} of DS2's {total:,} S beats "
+        f"({100 * s_beats[top] / total:.0f} %), so S Se ≥ 80 % needs at least {need:,} "
+        f"of them ({100 * need / s_beats[top]:.0f} %) even with every other S beat found.\n"
+    )
 
 
 def section_fidelity(results: dict) -> str:
@@ -331,6 +355,150 @@ def _choice_versus_test(rows: list[dict], shipped: str | None) -> str:
         else "the 22 training patients cannot tell these candidates apart"
     )
     return f"{text}: {verdict}."
+
+
+def section_seed_spread(results: dict) -> str:
+    """How far test figures move when only the seed changes, beside how far they move
+    between different candidates."""
+    lines = []
+    for protocol in ("kaggle", "inter-patient"):
+        repeats = experiments(results, protocol, repeats=True)
+        for base in experiments(results, protocol):
+            runs = [base] + [r for r in repeats if r["repeat_of"] == base["name"]]
+            if len(runs) > 1:
+                lines += _seed_rows(runs)
+    if not lines:
+        return ""
+    head = [
+        "## How far results move with the seed alone",
+        "",
+        "Some recipes trained again with other seeds and nothing else changed (a seed "
+        "draws the initial weights, the batch order and, for cross-validated recipes, the "
+        "DS1 folds). Repeats are never shipped or compared for the choice; they show how "
+        "much of a difference between two models a single run can support.",
+        "",
+        "| model | seed | validation score | test accuracy (%) | test macro-F1 "
+        "| S Se / +P (%) | V Se / +P (%) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    return "\n".join(head + lines + ["", _seed_versus_candidates(results)]) + "\n"
+
+
+def _seed_rows(runs: list[dict]) -> list[str]:
+    from .study import validation_score
+
+    rows = []
+    for r in runs:
+        m, c = r["test"], r["test"]["classes"]
+        pair = {k: f"{fmt_pct(c[k]['sensitivity'])} / {fmt_pct(c[k]['ppv'])}" for k in "SV"}
+        rows.append(
+            f"| {runs[0]['title']} | {r['config']['seed']} | {validation_score(r):.3f} "
+            f"| {100 * m['accuracy']:.2f} | {m['macro_f1']:.3f} | {pair['S']} | {pair['V']} |"
+        )
+    return rows
+
+
+def _span(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+    return f"{scale * min(values):.{digits}f}–{scale * max(values):.{digits}f}"
+
+
+def _spread_row(label: str, runs: list[dict]) -> str:
+    from .study import validation_score
+
+    def test(k, key):
+        return [r["test"]["classes"][k][key] for r in runs]
+
+    return (
+        f"| {label} | {len(runs)} | {_span([validation_score(r) for r in runs], 1, 3)} "
+        f"| {_span(test('S', 'sensitivity'))} | {_span(test('S', 'ppv'))} "
+        f"| {_span(test('V', 'sensitivity'))} | {_span(test('V', 'ppv'))} |"
+    )
+
+
+def _seed_versus_candidates(results: dict) -> str:
+    """Spread over the seeds of one recipe against spread over the candidates, and whether
+    the pooled score separates the shipped candidate from the runner-up by more."""
+    from .study import validation_score
+
+    candidates = [r for r in experiments(results, "inter-patient") if r.get("cross_validation")]
+    repeats = experiments(results, "inter-patient", repeats=True)
+    rows, spreads = [], []
+    for base in candidates:
+        runs = [base] + [r for r in repeats if r["repeat_of"] == base["name"]]
+        if len(runs) > 1:
+            rows.append(_spread_row(f"{base['title']}, seeds", runs))
+            scores = [validation_score(r) for r in runs]
+            spreads.append(max(scores) - min(scores))
+    if not rows or len(candidates) < 2:
+        return ""
+    rows.append(_spread_row("candidates for unseen patients, seed 0", candidates))
+    ranked = sorted((validation_score(r) for r in candidates), reverse=True)
+    lead, noise = ranked[0] - ranked[1], max(spreads)
+    verdict = (
+        "which of the leading candidates wins is down to the seed"
+        if lead < noise
+        else "the lead is larger than the seed alone moves the score"
+    )
+    return "\n".join(
+        [
+            "Spread (lowest–highest) over the seeds of one recipe, and over the candidates:",
+            "",
+            "| runs | n | pooled DS1 score | DS2 S Se (%) | DS2 S +P (%) | DS2 V Se (%) "
+            "| DS2 V +P (%) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            f"The best pooled score leads the runner-up by {lead:.3f}; the seed alone moves "
+            f"one recipe's pooled score by up to {noise:.3f}: {verdict}.",
+        ]
+    )
+
+
+def section_feature_screen(results: dict) -> str:
+    """More inputs for unseen patients, screened on DS1 folds (``bench/feature_screen.py``)."""
+    r = results.get("feature_screen")
+    if not r:
+        return ""
+    rows = "\n".join(
+        f"| {name} | {v['nsv_f1']:.3f} | {fmt_pct(v['S']['sensitivity'])} / "
+        f"{fmt_pct(v['S']['ppv'])} | {fmt_pct(v['V']['sensitivity'])} / "
+        f"{fmt_pct(v['V']['ppv'])} |"
+        for name, v in r["sets"].items()
+    )
+    return f"""## Screening more inputs for unseen patients (`bench/feature_screen.py`)
+
+Training a network candidate takes minutes, so inputs it does not have yet were first \
+screened with a fast stand-in: gradient-boosted trees ({r["model"]}), judged out-of-fold \
+on DS1 over {len(r["folds"])} folds of whole records, never on DS2. Besides the model's \
+feature sets: the second lead (template features, as on the first lead) and the P wave \
+(the stretch {r["p_wave_seconds"][0]:.2f}–{r["p_wave_seconds"][1]:.2f} s before each R \
+peak against the record's median stretch), on one or both leads.
+
+| inputs | mean F1 of N, S, V | S Se / +P (%) | V Se / +P (%) |
+|---|---:|---:|---:|
+{rows}
+
+{_screen_verdict(r["sets"])}
+"""
+
+
+def _screen_verdict(sets: dict) -> str:
+    """How each extra input moved the out-of-fold score from the set it extends."""
+    base = sets.get("rhythm")
+    extended = {k: v for k, v in sets.items() if k.startswith("rhythm + ")}
+    if not base or not extended:
+        return ""
+    moves = "; ".join(
+        f"{k.removeprefix('rhythm + ')} {v['nsv_f1'] - base['nsv_f1']:+.3f}"
+        for k, v in extended.items()
+    )
+    gain = max(v["nsv_f1"] - base["nsv_f1"] for v in extended.values())
+    verdict = (
+        "none of them earns a place in the network yet"
+        if gain < 0.01
+        else "worth building into the network"
+    )
+    return f"Change of the mean F1 from `rhythm` alone: {moves}; {verdict}."
 
 
 def section_calibration(results: dict) -> str:
@@ -669,6 +837,8 @@ def render_report(results: dict) -> str:
         ),
         section_ablation(results),
         section_model_choice(results),
+        section_seed_spread(results),
+        section_feature_screen(results),
         section_calibration(results),
         section_failures(results),
         section_explanations(results),

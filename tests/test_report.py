@@ -9,7 +9,16 @@ import pytest
 from conftest import tmp_files
 
 from ecg_utils import EcgError
-from ecg_utils.report import _choice_versus_test, load_results, render_report, write_report
+from ecg_utils.report import (
+    _choice_versus_test,
+    _s_target_note,
+    experiments,
+    load_results,
+    render_report,
+    section_feature_screen,
+    section_seed_spread,
+    write_report,
+)
 
 
 @pytest.fixture
@@ -121,3 +130,87 @@ def _candidate(name, pooled, f1):
 def test_model_choice_is_compared_with_the_test_side_after_the_fact(test_f1, verdict):
     rows = [_candidate(n, s, f) for n, s, f in zip("abc", (0.1, 0.2, 0.3), test_f1, strict=True)]
     assert _choice_versus_test(rows, "c").endswith(verdict)
+
+
+def _run(name, s_se, pooled=0.5, seed=0, repeat_of=None):
+    run = _candidate(name, pooled, 0.9)
+    run["test"]["classes"]["S"]["sensitivity"] = s_se
+    run["test"].update(accuracy=0.9, macro_f1=0.5)
+    run.update(config={"seed": seed}, repeat_of=repeat_of)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("other_seed", "verdict"),
+    [
+        (
+            0.45,
+            "moves one recipe's pooled score by up to 0.050: which of the leading "
+            "candidates wins is down to the seed.",
+        ),
+        (
+            0.49,
+            "moves one recipe's pooled score by up to 0.010: the lead is larger than the "
+            "seed alone moves the score.",
+        ),
+    ],
+)
+def test_seed_repeats_get_their_own_table_and_stay_out_of_the_others(other_seed, verdict):
+    results = {
+        "a": _run("a", 0.5, pooled=0.5),
+        "b": _run("b", 0.6, pooled=0.52),
+        "a_seed1": _run("a_seed1", 0.4, pooled=other_seed, seed=1, repeat_of="a"),
+    }
+    assert [r["name"] for r in experiments(results, "inter-patient")] == ["a", "b"]
+    assert [r["name"] for r in experiments(results, "inter-patient", repeats=True)] == ["a_seed1"]
+    text = section_seed_spread(results)
+    assert "| A | 0 | 0.500 | 90.00 | 0.500 | 50.0 / 90.0 | 90.0 / 90.0 |" in text
+    assert f"| A | 1 | {other_seed:.3f} | 90.00 | 0.500 | 40.0 / 90.0 | 90.0 / 90.0 |" in text
+    low = f"{other_seed:.3f}–0.500"
+    assert f"| A, seeds | 2 | {low} | 40.0–50.0 | 90.0–90.0 |" in text
+    assert "| candidates for unseen patients, seed 0 | 2 | 0.500–0.520 | 50.0–60.0 |" in text
+    assert "leads the runner-up by 0.020" in text and text.rstrip().endswith(verdict)
+    del results["a_seed1"]
+    assert section_seed_spread(results) == ""
+
+
+def test_s_goal_is_spelled_out_for_the_record_that_holds_most_s_beats():
+    counts = {"201": {"S": 100}, "232": {"S": 700}, "100": {"S": 200}, "209": {"S": 900}}
+    ds = {"record_counts": counts, "ds2": ["201", "232", "100"]}  # 209 is not in DS2
+    # 80 % of 1,000 is 800; the 300 outside 232 leave 500 to find in it
+    assert _s_target_note({"dataset": ds}).strip() == (
+        "Record 232 holds 700 of DS2's 1,000 S beats (70 %), so S Se ≥ 80 % needs at least "
+        "500 of them (71 %) even with every other S beat found."
+    )
+    assert _s_target_note({"dataset": {"ds2": ["232"]}}) == ""  # results of an older run
+
+
+def _screened(f1):
+    return {
+        "nsv_f1": f1,
+        "S": {"sensitivity": 0.5, "ppv": 0.4},
+        "V": {"sensitivity": 0.8, "ppv": 0.7},
+    }
+
+
+@pytest.mark.parametrize(
+    ("lead2", "verdict"),
+    [(0.705, "none of them earns a place in the network yet"), (0.72, "worth building")],
+)
+def test_feature_screen_says_what_each_extra_input_adds(lead2, verdict):
+    screen = {
+        "model": "trees",
+        "folds": [["101"], ["106"], ["108"], ["109"]],
+        "p_wave_seconds": [0.3, 0.05],
+        "sets": {
+            "rr": _screened(0.6),
+            "rhythm": _screened(0.7),
+            "rhythm + lead 2": _screened(lead2),
+            "rhythm + P wave, lead 1": _screened(0.69),
+        },
+    }
+    text = section_feature_screen({"feature_screen": screen})
+    assert "| rhythm + lead 2 | " in text and "| 50.0 / 40.0 | 80.0 / 70.0 |" in text
+    assert f"P wave, lead 1 -0.010; {verdict}" in text
+    assert "over 4 folds of whole records" in text
+    assert section_feature_screen({}) == ""

@@ -8,8 +8,17 @@ import json
 import pytest
 from conftest import SYNTHETIC_RECORDS, tmp_files
 
+from ecg_utils.beats import build_beats
 from ecg_utils.checkpoint import load_model
-from ecg_utils.splits import SPLIT_SEED
+from ecg_utils.splits import SPLIT_SEED, make_split
+from ecg_utils.study import (
+    REPEATED,
+    StudyOptions,
+    _wanted,
+    default_experiments,
+    repeat,
+    run_experiment,
+)
 
 
 def read(path):
@@ -83,3 +92,45 @@ def test_test_metrics_are_complete(quick_study, name):
     test = read(quick_study / "results" / f"{name}.json")["test"]
     assert set(test["classes"]) == {"N", "S", "V", "F", "Q"}
     assert 0 <= test["accuracy"] <= 1 and 0 <= test["macro_f1"] <= 1
+
+
+def test_dataset_summary_counts_every_record(quick_study):
+    dataset = read(quick_study / "results" / "dataset.json")
+    per_record = dataset["record_counts"]
+    assert sorted(per_record) == sorted(dataset["records"])
+    for c in "NSVFQ":
+        assert sum(counts[c] for counts in per_record.values()) == dataset["counts"][c]
+
+
+def test_seed_repeats_change_only_the_seed_and_are_never_shipped():
+    exps = default_experiments()
+    by_name = {e.name: e for e in exps}
+    assert len(by_name) == len(exps)
+    repeats = [e for e in exps if e.repeat_of]
+    assert {e.repeat_of for e in repeats} == set(REPEATED)
+    for e in repeats:
+        base = by_name[e.repeat_of]
+        assert e.config.seed != base.config.seed and e.ship_as is None
+        assert e.config.replace(seed=base.config.seed) == base.config
+
+
+@pytest.mark.parametrize(
+    ("quick", "named", "runs"),
+    [(True, None, False), (False, None, True), (True, ["plain_ip_seed1"], True)],
+)
+def test_smoke_runs_leave_out_seed_repeats_unless_named(tmp_path, quick, named, runs):
+    exp = next(e for e in default_experiments() if e.name == "plain_ip_seed1")
+    opts = StudyOptions(mitdb_dir=tmp_path, quick=quick, experiments=named)
+    assert _wanted(exp, opts) is runs
+
+
+def test_a_seed_repeat_records_its_base_and_draws_no_figures(tmp_path, synthetic_mitdb):
+    base = next(e for e in default_experiments() if e.name == "seed_kaggle")
+    exp = repeat(base, 7)
+    beats = build_beats(synthetic_mitdb, progress=False)
+    opts = StudyOptions(mitdb_dir=synthetic_mitdb, out_dir=tmp_path, quick=True, progress=False)
+    result = run_experiment(exp, beats, make_split(beats, "kaggle"), opts, n_boot=0)
+    assert result["name"] == "seed_kaggle_seed7" and result["repeat_of"] == "seed_kaggle"
+    assert result["config"]["seed"] == 7
+    assert read(tmp_path / "results" / "seed_kaggle_seed7.json")["repeat_of"] == "seed_kaggle"
+    assert not list(tmp_path.glob("figures/*"))

@@ -211,7 +211,7 @@ The report below is generated from the results files (`python -m ecg_utils repor
 
 results = load_results(OUT / "results")
 for name, r in sorted(results.items()):
-    if "test" in r:
+    if "test" in r and not r.get("repeat_of"):
         m = r["test"]
         se = {c: 100 * m["classes"][c]["sensitivity"] for c in ("S", "V")}
         print(f"{r['protocol']:14} {r['title']:40} acc {100 * m['accuracy']:6.2f} %  "
@@ -229,6 +229,19 @@ wins. DS2 is only used for the test figures above.""",
 
 choice = section_model_choice(results)
 display(Markdown(choice or "(no cross-validated candidates in these results)"))""",
+    ),
+    (
+        "md",
+        """One run per recipe cannot say whether a difference between two models is real, so
+some recipes are trained again with other seeds (full runs only; a smoke run skips
+them):""",
+    ),
+    (
+        "code",
+        """from ecg_utils.report import section_seed_spread
+
+spread = section_seed_spread(results)
+display(Markdown(spread or "(no seed repeats in these results: a smoke run skips them)"))""",
     ),
     (
         "code",
