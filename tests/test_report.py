@@ -12,11 +12,13 @@ from ecg_utils import EcgError
 from ecg_utils.report import (
     _choice_versus_test,
     _s_target_note,
+    _training_time_text,
     experiments,
     load_results,
     render_report,
     section_feature_screen,
     section_seed_spread,
+    study_training_time,
     write_report,
 )
 
@@ -214,3 +216,18 @@ def test_feature_screen_says_what_each_extra_input_adds(lead2, verdict):
     assert f"P wave, lead 1 -0.010; {verdict}" in text
     assert "over 4 folds of whole records" in text
     assert section_feature_screen({}) == ""
+
+
+def test_training_time_of_a_full_run_counts_repeats_and_cross_validation():
+    plain = _run("a", 0.5)
+    plain.update(train_seconds=600.0, cross_validation={"score": 0.5, "seconds": 1200.0})
+    repeat = _run("a_seed1", 0.4, seed=1, repeat_of="a")
+    repeat.update(train_seconds=1800.0, cross_validation=None)
+    kaggle = dict(repeat, name="k", protocol="kaggle", repeat_of=None, train_seconds=3600.0)
+    results = {"a": plain, "a_seed1": repeat, "k": kaggle}
+    assert study_training_time(results) == (3, 7200.0)
+    assert _training_time_text(results, "`make study` from scratch") == (
+        "`make study` from scratch trains 3 models; their recorded training times add up to "
+        "2.0 h on this 2-core machine (evaluation and figures come on top)."
+    )
+    assert _training_time_text({}) == ""
