@@ -13,7 +13,7 @@ from pathlib import Path
 from ._io import EcgError, write_text_atomic
 from .beats import CLASS_NAMES
 from .evaluation import fmt_pct, metrics_table_markdown
-from .study import KAGGLE_TARGET, UNSEEN_PATIENT_TARGET, default_experiments
+from .study import KAGGLE_TARGET, UNSEEN_PATIENT_TARGET, default_experiments, validation_score
 
 IP_GOALS = {"S": (0.80, 0.50), "V": (0.90, 0.90)}
 """Inter-patient goals: (sensitivity, positive predictivity) per class."""
@@ -47,6 +47,11 @@ def load_results(results_dir: str | Path) -> dict[str, dict]:
     if not out:
         raise EcgError("no results files (*.json); run 'python -m ecg_utils run' first", folder)
     return out
+
+
+def se_ppv(scores: dict) -> str:
+    """``"Se / +P"`` in percent of one class's ``{sensitivity, ppv}`` (a table cell)."""
+    return f"{fmt_pct(scores['sensitivity'])} / {fmt_pct(scores['ppv'])}"
 
 
 def experiments(results: dict, protocol: str, repeats: bool = False) -> list[dict]:
@@ -136,7 +141,7 @@ def section_targets(results: dict) -> str:
             rows.append(
                 (
                     f"inter-patient, unseen-patient model: {k} Se ≥ {se:.0%}, +P ≥ {ppv:.0%}",
-                    f"{fmt_pct(c[k]['sensitivity'])} / {fmt_pct(c[k]['ppv'])} %",
+                    f"{se_ppv(c[k])} %",
                     c[k]["sensitivity"] >= se and c[k]["ppv"] >= ppv,
                 )
             )
@@ -278,7 +283,7 @@ def section_ablation(results: dict) -> str:
     ]
     for r in rows:
         m, c = r["test"], r["test"]["classes"]
-        pair = {k: f"{fmt_pct(c[k]['sensitivity'])} / {fmt_pct(c[k]['ppv'])}" for k in "SVF"}
+        pair = {k: se_ppv(c[k]) for k in "SVF"}
         lines.append(
             f"| {r['ablation']} | {100 * m['accuracy']:.2f} | {m['macro_f1']:.3f} | {pair['S']} "
             f"| {pair['V']} | {pair['F']} | {r['best_epoch']} / {len(r['history'])} "
@@ -311,7 +316,7 @@ def section_model_choice(results: dict) -> str:
     for r in rows:
         cv = r["cross_validation"]
         c = cv["out_of_fold"]["classes"]
-        pair = {k: f"{fmt_pct(c[k]['sensitivity'])} / {fmt_pct(c[k]['ppv'])}" for k in "SV"}
+        pair = {k: se_ppv(c[k]) for k in "SV"}
         offsets = ", ".join(f"{v:+.2f}" for v in cv["class_bias"] or [0.0] * len(CLASS_NAMES))
         name = r["title"] + (" (shipped)" if r["name"] == shipped else "")
         lines.append(
@@ -364,13 +369,12 @@ def _choice_versus_test(rows: list[dict], shipped: str | None) -> str:
 def section_seed_spread(results: dict) -> str:
     """How far test figures move when only the seed changes, beside how far they move
     between different candidates."""
-    lines = []
-    for protocol in ("kaggle", "inter-patient"):
-        repeats = experiments(results, protocol, repeats=True)
-        for base in experiments(results, protocol):
-            runs = [base] + [r for r in repeats if r["repeat_of"] == base["name"]]
-            if len(runs) > 1:
-                lines += _seed_rows(runs)
+    lines = [
+        row
+        for protocol in ("kaggle", "inter-patient")
+        for runs in _with_seeds(results, protocol)
+        for row in _seed_rows(runs)
+    ]
     if not lines:
         return ""
     head = [
@@ -388,13 +392,21 @@ def section_seed_spread(results: dict) -> str:
     return "\n".join(head + lines + ["", _seed_versus_candidates(results)]) + "\n"
 
 
-def _seed_rows(runs: list[dict]) -> list[str]:
-    from .study import validation_score
+def _with_seeds(results: dict, protocol: str) -> list[list[dict]]:
+    """Each repeated experiment of a protocol followed by its seed repeats."""
+    repeats = experiments(results, protocol, repeats=True)
+    groups = [
+        [base] + [r for r in repeats if r["repeat_of"] == base["name"]]
+        for base in experiments(results, protocol)
+    ]
+    return [runs for runs in groups if len(runs) > 1]
 
+
+def _seed_rows(runs: list[dict]) -> list[str]:
     rows = []
     for r in runs:
         m, c = r["test"], r["test"]["classes"]
-        pair = {k: f"{fmt_pct(c[k]['sensitivity'])} / {fmt_pct(c[k]['ppv'])}" for k in "SV"}
+        pair = {k: se_ppv(c[k]) for k in "SV"}
         rows.append(
             f"| {runs[0]['title']} | {r['config']['seed']} | {validation_score(r):.3f} "
             f"| {100 * m['accuracy']:.2f} | {m['macro_f1']:.3f} | {pair['S']} | {pair['V']} |"
@@ -407,8 +419,6 @@ def _span(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
 
 
 def _spread_row(label: str, runs: list[dict]) -> str:
-    from .study import validation_score
-
     def test(k, key):
         return [r["test"]["classes"][k][key] for r in runs]
 
@@ -422,15 +432,11 @@ def _spread_row(label: str, runs: list[dict]) -> str:
 def _seed_versus_candidates(results: dict) -> str:
     """Spread over the seeds of one recipe against spread over the candidates, and whether
     the pooled score separates the shipped candidate from the runner-up by more."""
-    from .study import validation_score
-
     candidates = [r for r in experiments(results, "inter-patient") if r.get("cross_validation")]
-    repeats = experiments(results, "inter-patient", repeats=True)
     rows, spreads = [], []
-    for base in candidates:
-        runs = [base] + [r for r in repeats if r["repeat_of"] == base["name"]]
-        if len(runs) > 1:
-            rows.append(_spread_row(f"{base['title']}, seeds", runs))
+    for runs in _with_seeds(results, "inter-patient"):
+        if runs[0].get("cross_validation"):
+            rows.append(_spread_row(f"{runs[0]['title']}, seeds", runs))
             scores = [validation_score(r) for r in runs]
             spreads.append(max(scores) - min(scores))
     if not rows or len(candidates) < 2:
@@ -464,9 +470,7 @@ def section_feature_screen(results: dict) -> str:
     if not r:
         return ""
     rows = "\n".join(
-        f"| {name} | {v['nsv_f1']:.3f} | {fmt_pct(v['S']['sensitivity'])} / "
-        f"{fmt_pct(v['S']['ppv'])} | {fmt_pct(v['V']['sensitivity'])} / "
-        f"{fmt_pct(v['V']['ppv'])} |"
+        f"| {name} | {v['nsv_f1']:.3f} | {se_ppv(v['S'])} | {se_ppv(v['V'])} |"
         for name, v in r["sets"].items()
     )
     return f"""## Screening more inputs for unseen patients (`bench/feature_screen.py`)
@@ -528,15 +532,12 @@ def section_calibration(results: dict) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for r in rows:
-        a, b = r["test_without_class_bias"], r["test"]
-
-        def pair(m, k):
-            return f"{fmt_pct(m['classes'][k]['sensitivity'])} / {fmt_pct(m['classes'][k]['ppv'])}"
-
+        a, b = r["test_without_class_bias"]["classes"], r["test"]["classes"]
         offsets = ", ".join(f"{v:+.2f}" for v in r["class_bias"])
         lines.append(
-            f"| {r['title']} | {offsets} | {a['macro_f1']:.3f} → {b['macro_f1']:.3f} "
-            f"| {pair(a, 'S')} → {pair(b, 'S')} | {pair(a, 'V')} → {pair(b, 'V')} |"
+            f"| {r['title']} | {offsets} | {r['test_without_class_bias']['macro_f1']:.3f} → "
+            f"{r['test']['macro_f1']:.3f} | {se_ppv(a['S'])} → {se_ppv(b['S'])} "
+            f"| {se_ppv(a['V'])} → {se_ppv(b['V'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -902,7 +903,7 @@ def readme_summary(results: dict) -> str:
             if not (r["name"].startswith("seed") or is_shipped):
                 continue
             m, c = r["test"], r["test"]["classes"]
-            pair = {k: f"{fmt_pct(c[k]['sensitivity'])} / {fmt_pct(c[k]['ppv'])}" for k in "SV"}
+            pair = {k: se_ppv(c[k]) for k in "SV"}
             shipped = f" → `{r['ship_as']}`" if is_shipped else ""
             lines.append(
                 f"| {protocol} | {r['title']}{shipped} | {fmt_pct(m['accuracy'])} "
