@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecg_utils._io import write_text_atomic  # noqa: E402
-from ecg_utils.beats import build_beats, feature_matrix  # noqa: E402
+from ecg_utils.beats import beat_features, build_beats  # noqa: E402
 from ecg_utils.checkpoint import load_model  # noqa: E402
 from ecg_utils.inference import DEFAULT_BATCH_SIZE, predict_proba  # noqa: E402
 
@@ -271,7 +271,7 @@ def bench_model(weights: Path, beats, args, tmp: Path) -> dict:
     fs = loaded.meta.get("feature_set")
     n = len(beats.x) if args.beats <= 0 else min(args.beats, len(beats.x))
     x = np.ascontiguousarray(beats.x[:n])
-    feats = feature_matrix(beats.rr[:n], fs, x, beats.record[:n]) if fs else None
+    feats = beat_features(beats.subset(np.arange(n)), fs) if fs else None
     n_features = 0 if feats is None else feats.shape[1]
     flops = flops_per_beat(loaded.model, n_features)
     full = weights == args.full_model

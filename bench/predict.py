@@ -93,11 +93,16 @@ def child_env(threads: int | None) -> dict[str, str]:
 
 def time_steps(record: Path, weights: Path, out_csv: Path) -> dict[str, float]:
     """Seconds of each step of ``predict`` on a WFDB record, run in this process."""
-    from ecg_utils.beats import feature_matrix, rr_features
     from ecg_utils.checkpoint import load_model
     from ecg_utils.detect import detect_r_peaks
     from ecg_utils.inference import predict_proba
-    from ecg_utils.predict import beats_table, read_input, segment_in_chunks, write_table
+    from ecg_utils.predict import (
+        beats_table,
+        read_input,
+        recording_features,
+        segment_in_chunks,
+        write_table,
+    )
 
     times, t0 = {}, time.perf_counter()
 
@@ -115,8 +120,7 @@ def time_steps(record: Path, weights: Path, out_csv: Path) -> dict[str, float]:
     lap("detect")
     beats = segment_in_chunks(x, fs, peaks)
     lap("segment")
-    feature_set = loaded.meta.get("feature_set")
-    feats = feature_matrix(rr_features(peaks, fs), feature_set, beats) if feature_set else None
+    feats = recording_features(loaded.meta.get("feature_set"), beats, x, fs, peaks)
     proba = predict_proba(loaded.model, beats, feats)
     lap("classify")
     write_table(beats_table(peaks, fs, proba), out_csv)

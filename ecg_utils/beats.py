@@ -62,6 +62,10 @@ class Beats:
         R-peak position in samples at the record's own sampling rate.
     rr : ndarray, shape (n_beats, 4), float32
         RR intervals in seconds: previous, next, local mean (last 10 beats) and record mean.
+    wide : ndarray, shape (n_beats, 156), float32, or None
+        The stretch from 0.9 s before to 0.4 s after each R peak at 120 Hz, scaled per
+        recording (:func:`wide_windows`); None where the raw signal is not known (beats
+        read from Kaggle's CSVs).
     """
 
     x: np.ndarray
@@ -70,6 +74,7 @@ class Beats:
     r_peak: np.ndarray
     rr: np.ndarray
     meta: dict = field(default_factory=dict)
+    wide: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -77,7 +82,13 @@ class Beats:
     def subset(self, idx: np.ndarray) -> Beats:
         """Return the beats at ``idx`` (an index or boolean mask)."""
         return Beats(
-            self.x[idx], self.y[idx], self.record[idx], self.r_peak[idx], self.rr[idx], self.meta
+            self.x[idx],
+            self.y[idx],
+            self.record[idx],
+            self.r_peak[idx],
+            self.rr[idx],
+            self.meta,
+            None if self.wide is None else self.wide[idx],
         )
 
     def counts(self) -> dict[str, int]:
@@ -89,6 +100,9 @@ class Beats:
         """Stack several ``Beats`` into one."""
         if not parts:
             return Beats.empty(meta)
+        wide = None
+        if all(p.wide is not None for p in parts):
+            wide = np.concatenate([p.wide for p in parts])
         return Beats(
             np.concatenate([p.x for p in parts]),
             np.concatenate([p.y for p in parts]),
@@ -96,6 +110,7 @@ class Beats:
             np.concatenate([p.r_peak for p in parts]),
             np.concatenate([p.rr for p in parts]),
             meta or {},
+            wide,
         )
 
     @staticmethod
@@ -232,6 +247,63 @@ def segment_beats(
     return out, kept
 
 
+WIDE_BEFORE = 108
+"""Samples of the wide window before the R peak (0.9 s at 120 Hz)."""
+WIDE_LENGTH = 156
+"""Samples of the wide window: 0.9 s before the R peak to 0.39 s after it, at 120 Hz."""
+WIDE_QRS = 12
+"""Half-width in samples (0.1 s at 120 Hz) of the QRS stretch that sets a recording's scale."""
+WIDE_CLIP = 4.0
+"""Wide-window values are clipped to +-this many median QRS amplitudes."""
+
+
+def wide_windows(x: np.ndarray, fs: float, r_peaks: np.ndarray) -> np.ndarray:
+    """The stretch around each R peak that holds the beat's own P wave and the beat before.
+
+    The Kachuee window (:func:`segment_beats`) starts at the R peak, so a network that
+    reads it never sees the P wave that tells a supraventricular beat from a sinus one,
+    nor the end of the previous beat. This window runs from 0.9 s before the R peak
+    (past the previous beat's T wave at ordinary rates) to 0.39 s after it, at 120 Hz,
+    by nearest-sample picking as in :func:`segment_beats`. Each window's median is
+    subtracted (baseline wander); the amplitude is scaled per recording, not per beat,
+    by the median over all beats of the QRS peak-to-peak amplitude (R peak +- 0.1 s), so
+    that a beat larger or smaller than the patient's usual one stays so. Samples before
+    the start or after the end of the signal repeat the edge sample.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples,)
+        One ECG lead (any units) at ``fs`` Hz; NaN gaps are linearly interpolated.
+    fs : float
+        Sampling rate in Hz.
+    r_peaks : ndarray, shape (n_beats,)
+        R-peak positions in samples at ``fs`` (all of one recording: they set its scale).
+
+    Returns
+    -------
+    ndarray, shape (n_beats, 156), float32
+        The R peak is at index 108 (:data:`WIDE_BEFORE`); values in units of the
+        recording's median QRS amplitude, clipped to +-4.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or len(x) == 0:
+        raise EcgError(f"expected a non-empty 1-D signal, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        x = _fill_nonfinite(x)
+    peaks = np.asarray(r_peaks, dtype=np.int64)
+    if len(peaks) == 0:
+        return np.zeros((0, WIDE_LENGTH), np.float32)
+    steps = np.arange(WIDE_LENGTH) - WIDE_BEFORE
+    offsets = np.rint(steps * (fs / FS_BEAT)).astype(np.int64)
+    seg = x[np.clip(peaks[:, None] + offsets[None, :], 0, len(x) - 1)]
+    seg -= np.median(seg, axis=1, keepdims=True)
+    qrs = seg[:, WIDE_BEFORE - WIDE_QRS : WIDE_BEFORE + WIDE_QRS + 1]
+    amplitude = float(np.median(qrs.max(axis=1) - qrs.min(axis=1)))
+    if not amplitude > 0:
+        amplitude = 1.0
+    return np.clip(seg / amplitude, -WIDE_CLIP, WIDE_CLIP).astype(np.float32)
+
+
 def _fill_nonfinite(x: np.ndarray) -> np.ndarray:
     """Replace NaN/inf samples by linear interpolation (WFDB marks gaps as NaN)."""
     good = np.isfinite(x)
@@ -294,15 +366,17 @@ def beats_from_annotations(
     peaks, labels = annotated_beats(samples, symbols)
     rr = rr_features(peaks, fs)
     xb, kept = segment_beats(x, fs, peaks)
+    wide = wide_windows(x, fs, peaks[kept])  # scaled over every beat, the last included
     if drop_last and len(kept) and kept[-1] == len(peaks) - 1:
         # the last beat has no next RR interval to size its segment; Kaggle drops it
-        xb, kept = xb[:-1], kept[:-1]
+        xb, kept, wide = xb[:-1], kept[:-1], wide[:-1]
     return Beats(
         xb,
         labels[kept],
         np.full(len(kept), record, dtype="<U8"),
         peaks[kept],
         rr[kept],
+        wide=wide,
     )
 
 
@@ -409,7 +483,10 @@ def data_fingerprint(mitdb_dir: str | Path, records: list[str]) -> str:
 
 
 SEGMENTATION_VERSION = 3
-"""Bump when the segmentation changes, so cached beat sets are rebuilt."""
+"""Bump when the Kachuee beats change, so cached beat sets are rebuilt (and the study's
+results marked stale)."""
+WIDE_VERSION = 1
+"""Bump when :func:`wide_windows` changes: cached beat sets are rebuilt, results kept."""
 
 
 def build_beats(
@@ -447,7 +524,7 @@ def build_beats(
     records = _check_record_names(list(records), mitdb_dir) if records else _records_list(mitdb_dir)
     fingerprint = data_fingerprint(mitdb_dir, records)
     key = hashlib.sha256(
-        json.dumps([fingerprint, records, lead, SEGMENTATION_VERSION]).encode()
+        json.dumps([fingerprint, records, lead, SEGMENTATION_VERSION, WIDE_VERSION]).encode()
     ).hexdigest()[:16]
     cache = Path(cache_dir) / f"beats-{key}.npz" if cache_dir else None
     if cache is not None and cache.exists():
@@ -490,16 +567,20 @@ def save_beats(beats: Beats, path: str | Path) -> None:
             r_peak=beats.r_peak,
             rr=beats.rr,
             meta=np.array(json.dumps(beats.meta)),
+            **({} if beats.wide is None else {"wide": beats.wide}),
         )
 
 
 def load_beats(path: str | Path) -> Beats:
     """Read a ``Beats`` set written by :func:`save_beats` (no pickles are loaded)."""
     with np.load(path, allow_pickle=False) as z:
-        beats = Beats(z["x"], z["y"], z["record"], z["r_peak"], z["rr"], json.loads(str(z["meta"])))
+        wide = z["wide"] if "wide" in z.files else None
+        meta = json.loads(str(z["meta"]))
+        beats = Beats(z["x"], z["y"], z["record"], z["r_peak"], z["rr"], meta, wide)
     n = len(beats.y)
     if (
-        beats.x.shape != (n, BEAT_LENGTH)
+        (wide is not None and wide.shape != (n, WIDE_LENGTH))
+        or beats.x.shape != (n, BEAT_LENGTH)
         or beats.rr.shape != (n, 4)
         or len(beats.record) != n
         or len(beats.r_peak) != n
@@ -515,12 +596,21 @@ CONTEXT_FEATURES = ("rr_prev_median", "rr_next_median", "rr_prev_change", "rr_ir
 RR_RELATIVE = RR_FEATURES[:4]
 """The RR features without the raw intervals in seconds, which tie a model to the
 heart rates of its training patients (cross-validation on DS1 found them to hurt)."""
+WIDE_COLUMNS = tuple(f"wide_{i:03d}" for i in range(WIDE_LENGTH))
+"""Columns holding the wide window (:func:`wide_windows`), last in a feature set."""
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "rr": RR_FEATURES,
     "rr+morph": RR_FEATURES + MORPH_FEATURES,
     "rhythm": RR_RELATIVE + MORPH_FEATURES + CONTEXT_FEATURES,
+    "rr+morph+wide": RR_FEATURES + MORPH_FEATURES + WIDE_COLUMNS,
+    "rhythm+wide": RR_RELATIVE + MORPH_FEATURES + CONTEXT_FEATURES + WIDE_COLUMNS,
 }
 """Per-beat feature sets a model can ask for, with the names of their columns."""
+
+
+def waveform_length(feature_set: str | None) -> int:
+    """How many of a feature set's last columns are the wide window (0 or 156)."""
+    return WIDE_LENGTH if feature_set and feature_set.endswith("+wide") else 0
 
 
 def feature_matrix(
@@ -528,6 +618,7 @@ def feature_matrix(
     feature_set: str | None,
     x: np.ndarray | None = None,
     groups: np.ndarray | None = None,
+    wide: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-beat features normalised so that they transfer across patients.
 
@@ -541,6 +632,8 @@ def feature_matrix(
     groups : ndarray, shape (n_beats,), optional
         Recording of each beat (``Beats.record``); None means one recording. Beats of a
         recording must be in time order (as :func:`build_beats` gives them).
+    wide : ndarray, shape (n_beats, 156), optional
+        The wide windows (:func:`wide_windows`), needed by the ``"+wide"`` sets.
 
     Returns
     -------
@@ -551,24 +644,33 @@ def feature_matrix(
         differs from its recording's median beat (see :func:`template_features`).
         ``"rhythm"`` has only scale-free columns: the first four of ``"rr"`` (no
         seconds), the template ones, and the rhythm around the beat (see
-        :func:`context_features`). ``k = 0`` for None.
+        :func:`context_features`). A ``"+wide"`` set adds the 156 samples of the wide
+        window after the columns of the set it extends. ``k = 0`` for None.
     """
     if not feature_set:
         return np.zeros((len(rr), 0), np.float32)
     if feature_set not in FEATURE_SETS:
         raise EcgError(f"unknown feature set {feature_set!r}; known: {', '.join(FEATURE_SETS)}")
+    base = feature_set.removesuffix("+wide")
     rr = np.asarray(rr, dtype=np.float64)
     prev, nxt, local, record = (np.clip(rr[:, i], 0.1, 5.0) for i in range(4))
     cols = [prev / record, nxt / record, prev / local, nxt / prev]
-    if feature_set != "rhythm":
+    if base != "rhythm":
         cols += [prev, nxt]
     out = np.stack(cols, axis=1).astype(np.float32)
-    if feature_set != "rr":
+    if base != "rr":
         if x is None:
             raise EcgError(f"feature set {feature_set!r} needs the beats themselves")
         out = np.concatenate([out, template_features(x, groups)], axis=1)
-    if feature_set == "rhythm":
+    if base == "rhythm":
         out = np.concatenate([out, context_features(rr, groups)], axis=1)
+    if waveform_length(feature_set):
+        if wide is None:
+            raise EcgError(
+                f"feature set {feature_set!r} needs the wide window around each R peak, "
+                "which only a raw recording gives (not Kaggle's beat CSVs)"
+            )
+        out = np.concatenate([out, np.asarray(wide, dtype=np.float32)], axis=1)
     return out
 
 
@@ -630,7 +732,7 @@ def beat_features(beats: Beats, feature_set: str | None) -> np.ndarray:
     ndarray, shape (n_beats, k), float32
         ``k = 0`` when ``feature_set`` is None.
     """
-    return feature_matrix(beats.rr, feature_set, beats.x, beats.record)
+    return feature_matrix(beats.rr, feature_set, beats.x, beats.record, beats.wide)
 
 
 def template_features(x: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:

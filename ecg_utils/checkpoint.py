@@ -208,3 +208,36 @@ def _state_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | N
     if shapes:
         parts.append(f"shape of {few(shapes)}")
     return "; ".join(parts) or None
+
+
+def fold_models_path(weights: str | Path) -> Path:
+    """Where the cross-validation fold models of ``weights`` are kept (``x_folds.pth``)."""
+    weights = Path(weights)
+    return weights.with_name(weights.stem + "_folds.pth")
+
+
+def save_fold_models(states: list[dict], path: str | Path) -> None:
+    """Save the fold models' state dicts in one file (keys ``"<fold>.<parameter>"``)."""
+    save_tensors({f"{i}.{k}": v for i, state in enumerate(states) for k, v in state.items()}, path)
+
+
+def load_fold_models(weights: str | Path) -> list[LoadedModel]:
+    """The cross-validation fold models of ``weights``, in the order of its folds.
+
+    Returns
+    -------
+    list of LoadedModel
+        Each with the weights' metadata, less its offsets (``class_bias`` and
+        ``operating_points`` are None: fold models carry no offsets) and with ``fold``.
+    """
+    meta = load_model(weights).meta
+    flat = load_state_dict(fold_models_path(weights))
+    n = 1 + max(int(k.split(".", 1)[0]) for k in flat)
+    models = []
+    for i in range(n):
+        state = {k.split(".", 1)[1]: v for k, v in flat.items() if k.split(".", 1)[0] == str(i)}
+        model = build_model(meta["architecture"], **meta["model_args"])
+        model.load_state_dict(state)
+        fold_meta = {**meta, "class_bias": None, "operating_points": None, "fold": i}
+        models.append(LoadedModel(model.eval(), fold_meta))
+    return models

@@ -59,6 +59,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_sensitivity_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sensitivity",
+        choices=("balanced", "high"),
+        default="balanced",
+        help="operating point: balanced (mean F1 of N, S, V) or high (most S beats found "
+        "with S +P >= 50 %%, most V beats with V +P >= 90 %%, on out-of-fold predictions)",
+    )
+
+
 def _add_data_args(p: argparse.ArgumentParser, kaggle: bool = True) -> None:
     p.add_argument(
         "--mitdb-dir",
@@ -199,6 +209,10 @@ def cmd_train(args) -> int:
         progress=_progress(args),
     )
     save_trained(result, out, training_metadata(beats))
+    if result.cv:  # the fold models, for adaptation and ensembles judged on their folds
+        from .checkpoint import fold_models_path, save_fold_models
+
+        save_fold_models(result.cv.pop("fold_states"), fold_models_path(out))
     out.with_suffix(".ckpt").unlink(missing_ok=True)
     print(
         f"saved {out} (best epoch {result.best_epoch}, {result.n_parameters:,} parameters, "
@@ -210,14 +224,26 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .checkpoint import load_model
+    from .operating import with_operating_point
     from .study import evaluate_weights
 
     loaded = load_model(args.weights)  # bad weights fail before the data is read
+    loaded = with_operating_point(loaded, args.sensitivity)
     beats, split = _load_protocol_data(args, args.protocol)
+    seen = _seen_in_training(loaded, args.protocol)
+    if seen and not args.quiet:
+        print(
+            f"warning: {args.weights} was trained on all records, the {args.protocol} test "
+            "records included: these figures are not those of new patients (its new-patient "
+            "estimate is its record-fold cross-validation, in its metadata and the report)",
+            file=sys.stderr,
+        )
     metrics = evaluate_weights(loaded, beats, split, n_boot=args.bootstrap)
     if args.json:
         keys = ("protocol", "n_beats", "accuracy", "macro_f1", "classes")
         out = {k: metrics[k] for k in keys}
+        out["operating_point"] = args.sensitivity
+        out["test_records_seen_in_training"] = seen
         if args.bootstrap:
             out["ci"] = metrics["ci"]
         print(json.dumps(out))
@@ -232,6 +258,14 @@ def cmd_evaluate(args) -> int:
                 f"F1 {c['f1']:.3f}  (n={c['support']})"
             )
     return 0
+
+
+def _seen_in_training(loaded, protocol: str) -> bool:
+    """Whether the weights were trained on the test records of ``protocol``."""
+    trained_on = (loaded.meta.get("train_config") or {}).get("protocol")
+    everything = trained_on == "all-records" and protocol != "kaggle"
+    random_beats = trained_on == "kaggle" and protocol == "inter-patient"
+    return everything or random_beats
 
 
 def cmd_report(args) -> int:
@@ -282,8 +316,10 @@ def cmd_predict(args) -> int:
     # one thread: the batches are small, and a second thread that waits for a busy core
     # costs more than it gives (bench/predict.py)
     torch.set_num_threads(args.threads)
+    from .operating import with_operating_point
+
     kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
-    loaded = resolve_weights(args.weights)
+    loaded = with_operating_point(resolve_weights(args.weights), args.sensitivity)
     if kind == "beats":
         from .inference import predict_proba
 
@@ -369,8 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument(
         "--protocol",
-        choices=("kaggle", "inter-patient"),
-        help="default: the --config file's, else kaggle",
+        choices=("kaggle", "inter-patient", "all-records"),
+        help="default: the --config file's, else kaggle (all-records needs --cv-folds)",
     )
     p.add_argument("--config", type=Path, help="JSON file of TrainConfig fields")
     p.add_argument("--out", type=Path, default=Path("runs/model.pth"), help="weights path")
@@ -400,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--weights", type=Path, required=True)
     p.add_argument("--protocol", choices=("kaggle", "inter-patient"), default="kaggle")
+    _add_sensitivity_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bootstrap", type=_int, default=0, help="bootstrap resamples for CIs")
     p.set_defaults(func=cmd_evaluate)
@@ -415,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify the beats of a recording")
     p.add_argument("path", type=Path, help="WFDB record (.hea), CSV/NPY of samples, or beats CSV")
     p.add_argument("--weights", type=Path, help="default: ecg_utils.DEFAULT_WEIGHTS")
+    _add_sensitivity_arg(p)
     p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
     p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
     p.add_argument(

@@ -56,8 +56,13 @@ class ResBlock1d(nn.Module):
         return torch.relu(self.bn2(self.conv2(out)) + self.skip(x))
 
 
+WIDE_BINS = 4
+"""Time bins the wide-window branch keeps (about 0.33 s each), so the head knows what
+came before the R peak and what after."""
+
+
 class ResNet1D(nn.Module):
-    """A small residual 1D CNN for beats ``(batch, 1, 187)``, optionally with RR features.
+    """A small residual 1D CNN for beats ``(batch, 1, 187)``, optionally with features.
 
     Parameters
     ----------
@@ -67,21 +72,31 @@ class ResNet1D(nn.Module):
     n_features : int
         Length of the per-beat feature vector (RR intervals, …) concatenated after
         pooling; 0 for a morphology-only model.
+    wide : int
+        How many of the feature vector's last columns are a waveform (the wide window
+        around the R peak, 156 samples at 120 Hz): a second convolutional branch of the
+        same shape reads them and keeps :data:`WIDE_BINS` time bins. 0: none.
     """
 
-    def __init__(self, num_classes: int = 5, width: int = 32, n_features: int = 0):
+    def __init__(self, num_classes: int = 5, width: int = 32, n_features: int = 0, wide: int = 0):
         super().__init__()
+        if not 0 <= wide <= n_features:
+            raise ValueError(f"wide ({wide}) must lie between 0 and n_features ({n_features})")
         self.n_features = n_features
-        self.stem = nn.Sequential(
-            nn.Conv1d(1, width, 7, padding=3, bias=False), nn.BatchNorm1d(width), nn.ReLU()
-        )
-        self.stages = nn.Sequential(
-            ResBlock1d(width, width),
-            ResBlock1d(width, 2 * width, stride=2),
-            ResBlock1d(2 * width, 4 * width, stride=2),
-        )
+        self.wide = wide
+        self.stem = _stem(width)
+        self.stages = _stages(width)
+        if wide:
+            self.wide_stem = _stem(width)
+            self.wide_stages = nn.Sequential(
+                ResBlock1d(width, width, stride=2),
+                ResBlock1d(width, 2 * width, stride=2),
+                ResBlock1d(2 * width, 4 * width, stride=2),
+                nn.AdaptiveAvgPool1d(WIDE_BINS),
+            )
+        n_in = 4 * width + (n_features - wide) + (4 * width * WIDE_BINS if wide else 0)
         self.head = nn.Sequential(
-            nn.Linear(4 * width + n_features, 64),
+            nn.Linear(n_in, 64),
             nn.ReLU(),
             nn.Dropout(0.2),
             nn.Linear(64, num_classes),
@@ -89,19 +104,84 @@ class ResNet1D(nn.Module):
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         z = self.stages(self.stem(x)).mean(dim=2)
-        if self.n_features:
+        if self.wide:
+            scalars = features[:, : self.n_features - self.wide]
+            waveform = features[:, self.n_features - self.wide :].unsqueeze(1)
+            w = self.wide_stages(self.wide_stem(waveform)).flatten(1)
+            z = torch.cat([z, scalars, w], dim=1)
+        elif self.n_features:
             z = torch.cat([z, features], dim=1)
         return self.head(z)
 
 
+def _stem(width: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv1d(1, width, 7, padding=3, bias=False), nn.BatchNorm1d(width), nn.ReLU()
+    )
+
+
+def _stages(width: int) -> nn.Sequential:
+    return nn.Sequential(
+        ResBlock1d(width, width),
+        ResBlock1d(width, 2 * width, stride=2),
+        ResBlock1d(2 * width, 4 * width, stride=2),
+    )
+
+
+class Ensemble(nn.Module):
+    """The average of several models' class probabilities (seeds of one recipe).
+
+    Parameters
+    ----------
+    member : str
+        Architecture of the members (a key of :data:`MODELS`).
+    member_args : dict
+        Their keyword arguments (all members alike).
+    k : int
+        Number of members.
+
+    The output ``log(mean_i softmax(member_i(x, features))) + logit_offsets`` is a
+    logit vector ``(batch, num_classes)``: its softmax is the members' mean probability
+    shifted by the ensemble's own class offsets (a buffer, which
+    :func:`add_logit_offsets` changes). The members carry no offsets of their own.
+    """
+
+    def __init__(self, member: str = "resnet1d", member_args: dict | None = None, k: int = 2):
+        super().__init__()
+        if member == "ensemble" or member not in MODELS:
+            raise ValueError(f"unknown member architecture {member!r}")
+        if k < 1:
+            raise ValueError(f"an ensemble needs at least one member, got k={k}")
+        args = dict(member_args or {})
+        self.members = nn.ModuleList(build_model(member, **args) for _ in range(k))
+        self.n_features = getattr(self.members[0], "n_features", 0)
+        self.wide = getattr(self.members[0], "wide", 0)
+        classes = args.get("num_classes", 5)
+        self.register_buffer("logit_offsets", torch.zeros(classes))
+
+    def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        probs = [
+            torch.softmax(m(x) if features is None else m(x, features), dim=1) for m in self.members
+        ]
+        mean = torch.stack(probs).mean(dim=0)
+        return torch.log(mean.clamp_min(1e-12)) + self.logit_offsets
+
+
 def add_logit_offsets(model: nn.Module, offsets) -> None:
-    """Add per-class offsets to the output logits, in place, via the last layer's bias."""
-    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    """Add per-class offsets to the output logits, in place: to an ensemble's
+    ``logit_offsets``, else to the last linear layer's bias."""
+    target = getattr(model, "logit_offsets", None)
+    if target is None:
+        target = [m for m in model.modules() if isinstance(m, nn.Linear)][-1].bias
     with torch.no_grad():
-        last.bias += torch.as_tensor(offsets, dtype=last.bias.dtype)
+        target += torch.as_tensor(offsets, dtype=target.dtype)
 
 
-MODELS: dict[str, type[nn.Module]] = {"ecg1dcnn": ECG1DCNN, "resnet1d": ResNet1D}
+MODELS: dict[str, type[nn.Module]] = {
+    "ecg1dcnn": ECG1DCNN,
+    "resnet1d": ResNet1D,
+    "ensemble": Ensemble,
+}
 """Architecture name -> class, as recorded in weight metadata."""
 
 

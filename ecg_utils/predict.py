@@ -22,6 +22,8 @@ from .beats import (
     pick_lead,
     rr_features,
     segment_beats,
+    waveform_length,
+    wide_windows,
 )
 from .checkpoint import LoadedModel, load_model
 from .inference import DEFAULT_BATCH_SIZE, predict_proba
@@ -118,6 +120,7 @@ def classify_record(
     weights: str | Path | LoadedModel | None = None,
     lead: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    sensitivity: str = "balanced",
 ) -> pd.DataFrame:
     """Classify every beat of a recording.
 
@@ -133,6 +136,9 @@ def classify_record(
         Defaults to ``ecg_utils.DEFAULT_WEIGHTS`` (the model for unseen patients).
     lead : int
         Column of ``signal`` to use when it is 2-D.
+    sensitivity : {"balanced", "high"}
+        Operating point (:mod:`ecg_utils.operating`): ``"high"`` finds more S and V
+        beats at a lower +P (S +P >= 50 %, V +P >= 90 % out-of-fold).
 
     Returns
     -------
@@ -149,15 +155,40 @@ def classify_record(
     else:
         peaks = np.unique(np.asarray(r_peaks, dtype=np.int64))
         peaks = peaks[(peaks >= 0) & (peaks < len(x))]
-    loaded = resolve_weights(weights)
+    from .operating import with_operating_point
+
+    loaded = with_operating_point(resolve_weights(weights), sensitivity)
     if len(peaks) == 0:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
     x_seg, fs_seg, peaks_seg = at_training_rate(x, fs, peaks)
     beats = segment_in_chunks(x_seg, fs_seg, peaks_seg)
-    feature_set = loaded.meta.get("feature_set")
-    feats = feature_matrix(rr_features(peaks, fs), feature_set, beats) if feature_set else None
+    feats = recording_features(loaded.meta.get("feature_set"), beats, x_seg, fs_seg, peaks_seg)
     proba = predict_proba(loaded.model, beats, feats, batch_size=batch_size)
     return beats_table(peaks, fs, proba)
+
+
+def recording_features(
+    feature_set: str | None, beats: np.ndarray, x: np.ndarray, fs: float, peaks: np.ndarray
+) -> np.ndarray | None:
+    """A model's per-beat features for the beats of one recording, or None for none.
+
+    Parameters
+    ----------
+    feature_set : str or None
+        The model's ``feature_set`` (its metadata).
+    beats : ndarray, shape (n_beats, 187)
+        The recording's beats at 120 Hz (:func:`segment_in_chunks`).
+    x : ndarray, shape (n_samples,)
+        The lead they were cut from, at ``fs`` Hz (for the wide window).
+    fs : float
+        Sampling rate of ``x`` and ``peaks`` in Hz.
+    peaks : ndarray of int, shape (n_beats,)
+        R peaks in samples at ``fs``, one per beat.
+    """
+    if not feature_set:
+        return None
+    wide = wide_windows(x, fs, peaks) if waveform_length(feature_set) else None
+    return feature_matrix(rr_features(peaks, fs), feature_set, beats, wide=wide)
 
 
 TRAINING_FS = 360.0

@@ -13,12 +13,17 @@ from pathlib import Path
 from ._io import EcgError, write_text_atomic
 from .beats import CLASS_NAMES
 from .evaluation import fmt_pct, metrics_table_markdown
-from .study import KAGGLE_TARGET, UNSEEN_PATIENT_TARGET, default_experiments, validation_score
+from .report_new_patients import IP_GOALS, new_patient_training_rows, section_new_patients
+from .study import (
+    PRODUCT_TARGET,
+    UNSEEN_PATIENT_TARGET,
+    default_experiments,
+    validation_score,
+)
 
-IP_GOALS = {"S": (0.80, 0.50), "V": (0.90, 0.90)}
-"""Inter-patient goals: (sensitivity, positive predictivity) per class."""
 TARGETS = {
-    "kaggle": "macro-F1 ≥ 0.95 and accuracy ≥ 99.0 % (ECG1DCNN, `ecg_cnn.pth`)",
+    "kaggle": "none for ECG1DCNN (`ecg_cnn.pth`): the earlier macro-F1 ≥ 0.95 and accuracy ≥ "
+    "99.0 % goal was retired",
     "inter-patient": "S Se ≥ 80 % with +P ≥ 50 %; V Se ≥ 90 % with +P ≥ 90 %",
 }
 
@@ -56,7 +61,8 @@ def se_ppv(scores: dict) -> str:
 
 def experiments(results: dict, protocol: str, repeats: bool = False) -> list[dict]:
     """Finished experiments of a protocol, in the order the study runs them; only the
-    seed repeats when ``repeats`` is True, none of them otherwise."""
+    seed repeats when ``repeats`` is True, none of them otherwise. Ensembles and their
+    members are left to the New patients section."""
 
     order = {e.name: i for i, e in enumerate(default_experiments())}
     found = [
@@ -66,6 +72,8 @@ def experiments(results: dict, protocol: str, repeats: bool = False) -> list[dic
         and r.get("protocol") == protocol
         and "test" in r
         and bool(r.get("repeat_of")) == repeats
+        and not r.get("member_of")  # ensembles and their members: the New patients section
+        and not r.get("members")
     ]
     return sorted(found, key=lambda r: (order.get(r.get("name"), len(order)), r.get("name", "")))
 
@@ -115,66 +123,50 @@ def _fewer_or_more(diff: int) -> str:
 
 
 def section_targets(results: dict) -> str:
-    """The issue's targets beside what the shipped models measure on the test sides."""
+    """The goals for new patients beside what the shipped models measure.
+
+    The Kaggle-protocol goal for ECG1DCNN was retired (its plateau, 0.933-0.936 macro-F1
+    over recipes and seeds, is accepted as the architecture's honest result)."""
     rows = []
-    cnn = results.get(shipped_name(results, KAGGLE_TARGET) or "")
-    if cnn:
-        m = cnn["test"]
-        rows.append(
-            (
-                "Kaggle, `ecg_cnn.pth`: macro-F1 ≥ 0.95",
-                f"{m['macro_f1']:.3f}",
-                m["macro_f1"] >= 0.95,
-            )
-        )
-        rows.append(
-            (
-                "Kaggle, `ecg_cnn.pth`: accuracy ≥ 99.0 %",
-                f"{100 * m['accuracy']:.2f} %",  # two decimals: 98.95 is not 99.0
-                m["accuracy"] >= 0.99,
-            )
-        )
     ip = results.get(shipped_name(results, UNSEEN_PATIENT_TARGET) or "")
     if ip:
-        c = ip["test"]["classes"]
-        for k, (se, ppv) in IP_GOALS.items():
+        points = [("balanced", ip["test"])]
+        if ip.get("test_high_sensitivity"):
+            points.append(("high", ip["test_high_sensitivity"]))
+        for point, m in points:
+            c = m["classes"]
+            for k, (se, ppv) in IP_GOALS.items():
+                rows.append(
+                    (
+                        f"inter-patient, benchmark ({point}): {k} Se ≥ {se:.0%}, +P ≥ {ppv:.0%}",
+                        f"{se_ppv(c[k])} %",
+                        c[k]["sensitivity"] >= se and c[k]["ppv"] >= ppv,
+                    )
+                )
             rows.append(
                 (
-                    f"inter-patient, unseen-patient model: {k} Se ≥ {se:.0%}, +P ≥ {ppv:.0%}",
-                    f"{se_ppv(c[k])} %",
-                    c[k]["sensitivity"] >= se and c[k]["ppv"] >= ppv,
+                    f"inter-patient, benchmark ({point}): accuracy ≥ 95 %",
+                    f"{100 * m['accuracy']:.2f} %",
+                    m["accuracy"] >= 0.95,
                 )
             )
-    for r in (cnn, ip):
-        if r:
-            cv = r.get("cross_validation")
-            total = r["train_seconds"] + (cv["seconds"] if cv else 0.0)
-            parts = (
-                f" ({cv['seconds'] / 60:.1f} cross-validation + "
-                f"{r['train_seconds'] / 60:.1f} final training)"
-                if cv
-                else ""
-            )
-            rows.append(
-                (
-                    f"`{r['ship_as']}` trains in ≤ 10 min on 2 cores",
-                    f"{total / 60:.1f} min{parts}",
-                    total <= 600,
-                )
-            )
+    rows += new_patient_training_rows(results)
     if not rows:
         return ""
     table = "\n".join(f"| {a} | {b} | {'met' if ok else 'not met'} |" for a, b, ok in rows)
     return f"""## Targets
 
-The shipped models were chosen on validation data; their test figures against the goals:
+The goals are for new patients. The shipped models were chosen on validation data (DS1
+record folds); the benchmark's DS2 figures against the goals, at both operating points:
 
 | goal | measured | |
 |---|---:|---|
 {table}
 
-Goals not met stay here as goals. Times are wall-clock on this 2-core machine; some
-trainings ran beside another one (one thread each), so their times are upper bounds.
+Goals not met stay here as goals. Times are wall-clock on this 2-core machine, summed over
+cross-validation, ensemble members and final training. The Kaggle-protocol goal for
+`ecg_cnn.pth` was retired: its plateau (0.933–0.936 macro-F1 over recipes and seeds, below)
+is accepted as that architecture's honest result.
 {_s_target_note(results)}"""
 
 
@@ -759,9 +751,11 @@ def study_training_time(results: dict) -> tuple[int, float]:
     (cross-validation included): what a fresh full run spends training."""
     runs = [
         r
-        for protocol in ("kaggle", "inter-patient")
-        for repeats in (False, True)
-        for r in experiments(results, protocol, repeats=repeats)
+        for r in results.values()
+        if isinstance(r, dict)
+        and r.get("protocol") in ("kaggle", "inter-patient", "all-records")
+        and "train_seconds" in r
+        and not r.get("members")  # an ensemble trains nothing beyond its members
     ]
     seconds = sum(
         r["train_seconds"] + ((r.get("cross_validation") or {}).get("seconds") or 0.0) for r in runs
@@ -848,6 +842,7 @@ def render_report(results: dict) -> str:
         "",
         section_dataset(results),
         section_targets(results),
+        section_new_patients(results),
         section_fidelity(results),
         _protocol_section(
             results,
@@ -897,18 +892,34 @@ def readme_summary(results: dict) -> str:
         "| protocol | model | accuracy (%) | macro-F1 | S Se / +P (%) | V Se / +P (%) |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for protocol in ("kaggle", "inter-patient"):
-        for r in experiments(results, protocol):
-            is_shipped = r["name"] in (results.get("shipped") or {}).values()
-            if not (r["name"].startswith("seed") or is_shipped):
-                continue
-            m, c = r["test"], r["test"]["classes"]
-            pair = {k: se_ppv(c[k]) for k in "SV"}
-            shipped = f" → `{r['ship_as']}`" if is_shipped else ""
-            lines.append(
-                f"| {protocol} | {r['title']}{shipped} | {fmt_pct(m['accuracy'])} "
-                f"| {m['macro_f1']:.3f} | {pair['S']} | {pair['V']} |"
-            )
+    shipped_names = set((results.get("shipped") or {}).values())
+    rows = [
+        (protocol, r["title"] + (f" → `{r['ship_as']}`" if r["name"] in shipped_names else ""), m)
+        for protocol in ("kaggle", "inter-patient")
+        for r in experiments(results, protocol)
+        if r["name"].startswith("seed") or r["name"] in shipped_names
+        for m in [r["test"]]
+    ]
+    bench = results.get(shipped_name(results, UNSEEN_PATIENT_TARGET) or "")
+    if bench and bench.get("members"):  # an ensemble: not among experiments()
+        rows.append(("inter-patient", f"{bench['title']} → `{bench['ship_as']}`", bench["test"]))
+    if bench and bench.get("test_high_sensitivity"):
+        rows.append(
+            ("inter-patient", "the same, `--sensitivity high`", bench["test_high_sensitivity"])
+        )
+    product = results.get(shipped_name(results, PRODUCT_TARGET) or "")
+    if product:
+        cv = product["cross_validation"]
+        label = "new patients, out-of-fold over all 48 records"
+        rows.append((label, f"{product['title']} → `{PRODUCT_TARGET}`", cv["out_of_fold"]))
+        if cv.get("high"):
+            rows.append((label, "the same, `--sensitivity high`", cv["high"]))
+    for protocol, title, m in rows:
+        c = m["classes"]
+        lines.append(
+            f"| {protocol} | {title} | {fmt_pct(m['accuracy'])} | {m['macro_f1']:.3f} "
+            f"| {se_ppv(c['S'])} | {se_ppv(c['V'])} |"
+        )
     if len(lines) == 4:
         return ""
     if _training_time_text(results):

@@ -64,7 +64,9 @@ DS2 = (
 PACED = ("102", "104", "107", "217")
 """Records with paced beats, excluded from the inter-patient protocol (AAMI EC57)."""
 
-PROTOCOLS = ("kaggle", "inter-patient")
+PROTOCOLS = ("kaggle", "inter-patient", "all-records")
+"""``all-records`` trains on every record (the paced ones too) and has no test side: the
+product model for new patients, judged by record-fold cross-validation alone."""
 SPLIT_SEED = 2018
 """Seed of the Kaggle-style 80/20 beat split: fixed so training and evaluation agree."""
 
@@ -168,7 +170,7 @@ def make_split(
     beats : Beats
         All beats of the MIT-BIH records (or Kaggle's train CSV followed by its test CSV,
         with ``test_beats`` = the number of test rows at the end).
-    protocol : {"kaggle", "inter-patient"}
+    protocol : {"kaggle", "inter-patient", "all-records"}
     val_fraction : float
         Fraction of the training side held out for validation (beats for ``kaggle``,
         records — about ``1 / round(1 / val_fraction)`` of them — for ``inter-patient``).
@@ -186,10 +188,19 @@ def make_split(
         raise EcgError(f"cannot split the beats for the {protocol} protocol: {exc}") from None
 
 
+def _check_records(beats: Beats, protocol: str) -> None:
+    if np.all(beats.record == beats.record[0]) and beats.record[0] == "kaggle":
+        raise EcgError(f"the {protocol} protocol needs the MIT-BIH records, not Kaggle CSVs")
+
+
 def _make_split(
     beats: Beats, protocol: str, val_fraction: float, seed: int, test_beats: int | None
 ) -> Split:
     y = beats.y
+    if protocol == "all-records":
+        _check_records(beats, protocol)
+        none = np.zeros(0, np.int64)
+        return Split(protocol, np.arange(len(y)), none, none)
     if protocol == "kaggle":
         if test_beats is not None:
             n = len(y)
@@ -200,8 +211,7 @@ def _make_split(
             train, test = kaggle_split(y)
         train, val = validation_by_beats(y, train, val_fraction, seed)
     else:
-        if np.all(beats.record == beats.record[0]) and beats.record[0] == "kaggle":
-            raise EcgError("the inter-patient protocol needs the MIT-BIH records, not Kaggle CSVs")
+        _check_records(beats, protocol)
         train, test = inter_patient_sides(beats.record)
         if len(train) == 0 or len(test) == 0:
             raise EcgError("the inter-patient protocol needs DS1 and DS2 records")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._io import EcgError, environment_info, write_text_atomic
 from .beats import CLASS_NAMES, Beats, build_beats, file_checksums
-from .checkpoint import LoadedModel, load_model
+from .checkpoint import LoadedModel, fold_models_path, load_model, save_fold_models
 from .evaluation import (
     bootstrap_ci,
     classification_metrics,
@@ -24,6 +24,7 @@ from .evaluation import (
     plot_learning_curves,
 )
 from .inference import predict_beats
+from .operating import OPERATING_VERSION
 from .splits import DS1, DS2, PACED, SPLIT_SEED, Split, make_split
 from .training import TrainConfig, TrainResult, save_trained, train, train_cross_validated
 
@@ -43,6 +44,12 @@ class Experiment:
     repeat_of: str | None = None
     """Name of the experiment whose recipe this one repeats with another seed; repeats
     measure how far results move with the seed alone and are never shipped."""
+    recipe_of: str | None = None
+    """Name of the experiment whose recipe this one trains on other data (the product
+    model takes the best single benchmark candidate's)."""
+    member_of: str | None = None
+    """Name of the experiment whose recipe and folds this one trains with another seed,
+    as a member of an ensemble (never shipped alone)."""
 
 
 @dataclass
@@ -105,7 +112,22 @@ best candidates for unseen patients by pooled score, when the repeats were added
 KAGGLE_TARGET = "ecg_cnn.pth"
 """Where the ECG1DCNN chosen on the Kaggle protocol is shipped."""
 UNSEEN_PATIENT_TARGET = "ecg_utils/weights/interpatient.pth"
-"""Where the model for unseen patients is shipped (``ecg_utils.DEFAULT_WEIGHTS``)."""
+"""Where the benchmark model for unseen patients (trained on DS1, chosen by DS1 record
+folds) is shipped (``ecg_utils.BENCHMARK_WEIGHTS``)."""
+PRODUCT_TARGET = "ecg_utils/weights/product.pth"
+"""Where the product model (the benchmark's recipe trained on all 48 records) is shipped
+(``ecg_utils.DEFAULT_WEIGHTS``)."""
+PRODUCT = "product_all"
+"""Name of the product experiment; its recipe is the best single benchmark candidate's."""
+ENSEMBLE_SEEDS = (0, 1)
+"""Seeds of an ensemble's members; seed 0 is the chosen recipe's own run. Two, not more:
+each member costs a whole cross-validated training (and the product model's members
+train on all 48 records), and the study must fit an afternoon on 2 cores."""
+BENCHMARK_ENSEMBLE = "ensemble_ip"
+"""The ensemble of seeds of the best single candidate (DS1); shipped when more than one
+member is chosen on DS1 record folds."""
+PRODUCT_ENSEMBLE = "product_ensemble"
+"""The product model's ensemble: as many seeds on all 48 records as the benchmark's."""
 
 
 def default_experiments() -> list[Experiment]:
@@ -241,6 +263,12 @@ def default_experiments() -> list[Experiment]:
             ema=IP_EMA,
         ),
         candidate(
+            "wide_ip",
+            "ResNet1D + RR + template features + wide window (P wave), unweighted loss",
+            feature_set="rr+morph+wide",
+            loss="ce",
+        ),
+        candidate(
             "rhythm_emabn_ip",
             "ResNet1D + RR + template features, weight average with recomputed BatchNorm",
             feature_set="rr+morph",
@@ -259,6 +287,29 @@ def repeat(base: Experiment, seed: int) -> Experiment:
         f"{base.title}, seed {seed}",
         base.config.replace(seed=seed),
         repeat_of=base.name,
+    )
+
+
+def product_experiment(benchmark: dict) -> Experiment:
+    """The product model: the shipped benchmark's recipe, unchanged, on all 48 records.
+
+    Its recipe is fixed by the benchmark's choice on DS1 record folds, before any DS2
+    figure is read; the paced records teach it Q. Its estimate for new patients is its
+    own record-fold cross-validation over the 48 records.
+    """
+    config = TrainConfig.from_dict(benchmark["config"]).replace(protocol="all-records")
+    title = f"{benchmark['title']}, trained on all 48 records"
+    return Experiment(PRODUCT, title, config, ship_as=PRODUCT_TARGET, recipe_of=benchmark["name"])
+
+
+def member(base: Experiment, seed: int) -> Experiment:
+    """``base``'s recipe with another seed and ``base``'s folds: an ensemble member."""
+    folds = base.config.seed if base.config.fold_seed is None else base.config.fold_seed
+    return Experiment(
+        f"{base.name}_m{seed}",
+        f"{base.title}, seed {seed}",
+        base.config.replace(seed=seed, fold_seed=folds),
+        member_of=base.name,
     )
 
 
@@ -383,7 +434,7 @@ def run_experiment(
         "quick": opts.quick,
     }
     if not opts.force and _is_done(result_file, weights, cfg, data):
-        return json.loads(result_file.read_text())
+        return refresh_operating_points(result_file, beats, split, n_boot)
     trained = train_on_split(
         cfg,
         beats,
@@ -391,20 +442,27 @@ def run_experiment(
         checkpoint=opts.runs_dir / f"{exp.name}.ckpt",
         progress=opts.progress,
         quick=opts.quick,
+        n_boot=n_boot,
     )
     save_trained(trained, weights, training_metadata(beats))
-    metrics = evaluate_weights(weights, beats, split, n_boot=n_boot)
-    uncalibrated = None
-    if trained.class_bias is not None:
+    if trained.cv:
+        save_fold_models(trained.cv.pop("fold_states"), fold_models_path(weights))
+    has_test = len(split.test) > 0  # the all-records protocol has none
+    metrics = evaluate_weights(weights, beats, split, n_boot=n_boot) if has_test else None
+    uncalibrated = test_high = test_curves = None
+    if trained.class_bias is not None and has_test:
         uncalibrated = _evaluate_without_bias(weights, trained.class_bias, beats, split)
-    if not exp.repeat_of:  # the report shows repeats as numbers only
+    if trained.cv and has_test:
+        test_high, test_curves = _test_operating_points(weights, beats, split, n_boot)
+    confusion = metrics["confusion"] if has_test else trained.cv["out_of_fold"]["confusion"]
+    if not (exp.repeat_of or exp.member_of):  # the report shows these as numbers only
         plot_confusion_matrices(
-            metrics["confusion"], opts.figures_dir / f"confusion_{exp.name}.png", exp.title
+            confusion, opts.figures_dir / f"confusion_{exp.name}.png", exp.title
         )
         plot_learning_curves(
             trained.history, opts.figures_dir / f"curves_{exp.name}.png", exp.title
         )
-    if exp.ship_as:
+    if exp.ship_as and has_test:
         explain_test_beats(weights, beats, split, opts.figures_dir / f"explain_{exp.name}.png")
     result = {
         "name": exp.name,
@@ -419,15 +477,170 @@ def run_experiment(
         "ship_as": exp.ship_as,
         "ablation": exp.ablation,
         "repeat_of": exp.repeat_of,
+        "recipe_of": exp.recipe_of,
+        "member_of": exp.member_of,
         "data": data,
         "split_records": _split_records(split, beats, cfg),
         "cross_validation": trained.cv,
         "class_bias": trained.class_bias,
         "test": metrics,
         "test_without_class_bias": uncalibrated,
+        "test_high_sensitivity": test_high,
+        "test_curves": test_curves,
+        "operating_version": OPERATING_VERSION if trained.cv else None,
     }
     write_json(result_file, result)
     (opts.runs_dir / f"{exp.name}.ckpt").unlink(missing_ok=True)
+    return result
+
+
+def new_patient_models(opts: StudyOptions, beats: Beats, split_of, n_boot: int) -> dict:
+    """The models built on the best single candidate for unseen patients: the ensemble
+    of its seeds (k chosen on DS1 folds), the product model on all 48 records, and the
+    product's ensemble of as many seeds. Each is trained when asked for (all when no
+    experiments are named)."""
+    done: dict[str, dict] = {}
+    single = choose_shipped(opts.results_dir, ensembles=False).get(UNSEEN_PATIENT_TARGET)
+    if not single:
+        return done
+    base = next(e for e in default_experiments() if e.name == single)
+    ip, everything = split_of("inter-patient"), split_of("all-records")
+    wanted = set(opts.experiments or [BENCHMARK_ENSEMBLE, PRODUCT, PRODUCT_ENSEMBLE])
+    if BENCHMARK_ENSEMBLE in wanted:
+        members = [base] + [member(base, seed) for seed in ENSEMBLE_SEEDS[1:]]
+        for m in members[1:]:
+            done[m.name] = run_experiment(m, beats, ip, opts, n_boot)
+        done[BENCHMARK_ENSEMBLE] = run_ensemble(
+            BENCHMARK_ENSEMBLE, members, beats, ip, opts, n_boot
+        )
+    if not wanted & {PRODUCT, PRODUCT_ENSEMBLE}:
+        return done
+    product = product_experiment(json.loads((opts.results_dir / f"{single}.json").read_text()))
+    done[PRODUCT] = run_experiment(product, beats, everything, opts, n_boot)
+    ensemble = _result_of(opts.results_dir, BENCHMARK_ENSEMBLE)
+    k = ensemble.get("k", 1) if ensemble.get("recipe_of") == single else 1
+    if PRODUCT_ENSEMBLE in wanted and k > 1:
+        members = [product] + [member(product, seed) for seed in ENSEMBLE_SEEDS[1:k]]
+        for m in members[1:]:
+            done[m.name] = run_experiment(m, beats, everything, opts, n_boot)
+        done[PRODUCT_ENSEMBLE] = run_ensemble(
+            PRODUCT_ENSEMBLE,
+            members,
+            beats,
+            everything,
+            opts,
+            n_boot,
+            k=k,
+            recipe_of=BENCHMARK_ENSEMBLE,
+        )
+    return done
+
+
+def run_ensemble(
+    name: str,
+    members: list[Experiment],
+    beats: Beats,
+    split: Split,
+    opts: StudyOptions,
+    n_boot: int,
+    k: int | None = None,
+    recipe_of: str | None = None,
+) -> dict:
+    """Average the first k members (k chosen on their pooled out-of-fold probabilities
+    unless given), save the ensemble and evaluate it as :func:`run_experiment` does.
+
+    Skipped when its results are current (same members' weights, same k asked).
+    """
+    from .ensemble import assemble, choose_members, out_of_fold_proba
+    from .operating import high_sensitivity_offsets
+
+    runs = [_result_of(opts.results_dir, m.name) for m in members]
+    files = [opts.runs_dir / f"{m.name}.pth" for m in members]
+    weights, result_file = opts.runs_dir / f"{name}.pth", opts.results_dir / f"{name}.json"
+    digests = [_sha256(f) for f in files]
+    old = _result_of(opts.results_dir, name)
+    if (
+        not opts.force
+        and weights.exists()
+        and old.get("member_sha256") == digests
+        and old.get("k_asked") == k
+        and old.get("operating_version") == OPERATING_VERSION
+    ):
+        return old
+    cfg = TrainConfig.from_dict(runs[0]["config"])
+    side = beats.subset(np.union1d(split.train, split.val))
+    folds = runs[0]["cross_validation"]["folds"]
+    probas = [out_of_fold_proba(f, side, folds) for f in files]
+    k_asked = k
+    k, offsets, score, scores = choose_members(probas, side.y, cfg, k)
+    mean = np.mean(probas[:k], axis=0)
+    points = {"balanced": offsets, "high": high_sensitivity_offsets(mean, side.y, offsets)}
+    cv_seconds = sum(r["cross_validation"]["seconds"] for r in runs[:k])
+    train_seconds = sum(r["train_seconds"] for r in runs[:k])
+    assemble(
+        [load_model(f) for f in files[:k]],
+        offsets,
+        points["high"],
+        weights,
+        {
+            "train_config": runs[0]["config"],
+            "members": [m.name for m in members[:k]],
+            "train_seconds": round(train_seconds, 1),
+            "cross_validation": {"folds": folds, "score": score, "seconds": cv_seconds},
+            **training_metadata(beats),
+        },
+    )
+    pred = (np.log(np.clip(mean, 1e-12, None)) + np.asarray(offsets)).argmax(1)
+    cv = {
+        "folds": folds,
+        "epoch": runs[0]["cross_validation"]["epoch"],
+        "class_bias": offsets,
+        "score": score,
+        "scores_by_size": scores,
+        "operating_points": points,
+        "out_of_fold": classification_metrics(side.y, pred),
+        "per_record": per_record_errors(side, pred),
+        "seconds": cv_seconds,
+        **out_of_fold_summary(side, mean, points, n_boot),
+    }
+    has_test = len(split.test) > 0
+    metrics = test_high = test_curves = None
+    if has_test:
+        metrics = evaluate_weights(weights, beats, split, n_boot=n_boot)
+        test_high, test_curves = _test_operating_points(weights, beats, split, n_boot)
+    title = f"{runs[0]['title']}, {k} seeds averaged"
+    confusion = metrics["confusion"] if has_test else cv["out_of_fold"]["confusion"]
+    plot_confusion_matrices(confusion, opts.figures_dir / f"confusion_{name}.png", title)
+    result = {
+        "name": name,
+        "title": title,
+        "protocol": split.protocol,
+        "config": runs[0]["config"],
+        "history": [],
+        "best_epoch": cv["epoch"],
+        "train_seconds": train_seconds,
+        "n_parameters": sum(r["n_parameters"] for r in runs[:k]),
+        "weights": str(weights),
+        "ship_as": runs[0]["ship_as"],
+        "ablation": None,
+        "repeat_of": None,
+        "recipe_of": recipe_of or members[0].name,
+        "member_of": None,
+        "members": [m.name for m in members],
+        "k": k,
+        "k_asked": k_asked,
+        "member_sha256": digests,
+        "data": runs[0]["data"],
+        "split_records": runs[0]["split_records"],
+        "cross_validation": cv,
+        "class_bias": offsets,
+        "test": metrics,
+        "test_without_class_bias": None,
+        "test_high_sensitivity": test_high,
+        "test_curves": test_curves,
+        "operating_version": OPERATING_VERSION,
+    }
+    write_json(result_file, result)
     return result
 
 
@@ -439,13 +652,15 @@ def train_on_split(
     resume: bool = True,
     progress: bool = True,
     quick: bool = False,
+    n_boot: int = 1000,
 ) -> TrainResult:
     """Train ``cfg`` on the training side of ``split``.
 
     The epoch is chosen on the split's validation side, or, when ``cfg.cv_folds`` asks,
     by cross-validation over all training records (the validation ones included), on
     which the model is then trained; the latter runs in one go (no ``checkpoint``) and
-    adds the out-of-fold errors of each record to ``result.cv["per_record"]``.
+    adds the out-of-fold errors of each record to ``result.cv["per_record"]``, and
+    what :func:`out_of_fold_summary` measures (``n_boot`` record resamples).
     ``quick`` thins the beats for smoke runs.
     """
     train_idx, val_idx = split.train, split.val
@@ -457,7 +672,10 @@ def train_on_split(
         # smoke runs are too small to repay starting worker processes
         workers = 1 if quick else None
         trained = train_cross_validated(cfg, side, progress=progress, workers=workers)
-        trained.cv["per_record"] = per_record_errors(side, trained.cv.pop("predictions"))
+        predictions = trained.cv.pop("predictions")
+        trained.cv["per_record"] = per_record_errors(side, predictions)
+        proba = trained.cv.pop("proba")
+        trained.cv.update(out_of_fold_summary(side, proba, trained.cv["operating_points"], n_boot))
         return trained
     if quick:
         train_idx, val_idx = _thin(train_idx, 4000), _thin(val_idx, 2000)
@@ -471,8 +689,96 @@ def train_on_split(
     )
 
 
+def refresh_operating_points(result_file: Path, beats: Beats, split: Split, n_boot: int) -> dict:
+    """A finished run's results, with its operating points recomputed when they were
+    chosen by an older rule (:data:`~ecg_utils.operating.OPERATING_VERSION`).
+
+    The pooled out-of-fold probabilities come back from the run's fold models, so nothing
+    is retrained: the high-sensitivity offsets, the out-of-fold summary, the test figures
+    at the high point and the weights' metadata are brought up to date. Runs without
+    cross-validation or fold models are returned as they are.
+    """
+    from .checkpoint import fold_models_path, read_metadata
+    from .ensemble import out_of_fold_proba
+    from .operating import high_sensitivity_offsets
+
+    result = json.loads(result_file.read_text())
+    cv, weights = result.get("cross_validation"), Path(result["weights"])
+    current = result.get("operating_version") == OPERATING_VERSION
+    if current or not cv or result.get("members") or not fold_models_path(weights).exists():
+        return result
+    held = [record for fold in cv["folds"] for record in fold]
+    side = beats.subset(np.flatnonzero(np.isin(beats.record, held)))
+    proba = out_of_fold_proba(weights, side, cv["folds"])
+    balanced = (cv.get("operating_points") or {}).get("balanced") or cv["class_bias"]
+    balanced = balanced or [0.0] * len(CLASS_NAMES)
+    points = {"balanced": balanced, "high": high_sensitivity_offsets(proba, side.y, balanced)}
+    cv["operating_points"] = points
+    cv.update(out_of_fold_summary(side, proba, points, n_boot))
+    meta = {**read_metadata(weights), "operating_points": points}
+    write_text_atomic(
+        weights.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    )
+    if result.get("test") is not None:
+        high, curves = _test_operating_points(weights, beats, split, n_boot)
+        result["test_high_sensitivity"], result["test_curves"] = high, curves
+    result["operating_version"] = OPERATING_VERSION
+    write_json(result_file, result)
+    return result
+
+
+def out_of_fold_summary(side: Beats, proba: np.ndarray, points: dict, n_boot: int) -> dict:
+    """What pooled out-of-fold probabilities say of a cross-validated recipe.
+
+    Parameters
+    ----------
+    side : Beats
+        The cross-validated beats, in the order of ``proba``.
+    proba : ndarray, shape (n_beats, 5)
+        Pooled out-of-fold probabilities at the chosen epoch, without offsets.
+    points : dict
+        Operating point name -> offsets (``cv["operating_points"]``).
+
+    Returns
+    -------
+    dict
+        ``ci``: record-bootstrap intervals at the balanced point; ``high``: metrics at
+        the high-sensitivity point, with ``ci``; ``curves``: S and V sensitivity/+P as
+        each class's offset sweeps its grid (the other classes at the balanced point).
+    """
+    from .operating import sensitivity_curve
+
+    def pred(point):
+        return (np.log(np.clip(proba, 1e-12, None)) + np.asarray(points[point])).argmax(1)
+
+    balanced, high = pred("balanced"), pred("high")
+    ci = bootstrap_ci(side.y, balanced, groups=side.record, n_boot=n_boot, seed=0)
+    high_metrics = classification_metrics(side.y, high)
+    high_metrics["ci"] = bootstrap_ci(side.y, high, groups=side.record, n_boot=n_boot, seed=0)
+    curves = {c: sensitivity_curve(proba, side.y, c, points["balanced"]) for c in ("S", "V")}
+    return {"ci": ci, "high": high_metrics, "curves": curves}
+
+
+def _test_operating_points(
+    weights: Path, beats: Beats, split: Split, n_boot: int
+) -> tuple[dict, dict]:
+    """Test metrics at the high-sensitivity point and the S and V curves on the test side
+    (the same offset sweeps as :func:`out_of_fold_summary`)."""
+    from .operating import sensitivity_curve, with_operating_point
+
+    loaded = load_model(weights)
+    high = evaluate_weights(with_operating_point(loaded, "high"), beats, split, n_boot=n_boot)
+    test = beats.subset(split.test)
+    balanced = np.asarray(loaded.meta["operating_points"]["balanced"])
+    # the weights hold the balanced offsets: take them off to sweep from the same origin
+    raw = predict_beats(loaded, test) * np.exp(-balanced)
+    raw /= raw.sum(axis=1, keepdims=True)
+    curves = {c: sensitivity_curve(raw, test.y, c, balanced.tolist()) for c in ("S", "V")}
+    return high, curves
+
+
 def _split_records(split: Split, beats: Beats, cfg: TrainConfig) -> dict | None:
-    if split.protocol != "inter-patient":
+    if split.protocol == "kaggle":
         return None
     records = split.records(beats)
     if cfg.cv_folds:  # the validation records were folded back into training
@@ -539,6 +845,49 @@ def detected_peaks_check(opts: StudyOptions, name: str) -> None:
     write_json(out, result)
 
 
+def draw_operating_curves(opts: StudyOptions, name: str) -> None:
+    """``figures/operating_<name>.png``: S and V sensitivity against +P as the class
+    offsets sweep, out-of-fold and (when there is one) on the test side."""
+    from .operating import plot_operating_curves
+
+    result = _result_of(opts.results_dir, name)
+    cv = result.get("cross_validation") or {}
+    if not cv.get("curves"):
+        return
+    folds = "all 48 records" if result["protocol"] == "all-records" else "DS1"
+    curves = {f"out-of-fold ({folds} record folds)": cv["curves"]}
+    if result.get("test_curves"):
+        curves["DS2 (test side, read after the choice)"] = result["test_curves"]
+    plot_operating_curves(curves, opts.figures_dir / f"operating_{name}.png", result["title"])
+
+
+def adaptation_check(
+    opts: StudyOptions, beats: Beats, benchmark: str, product: str | None, split: Split
+) -> None:
+    """The unsupervised-adaptation ablation (see
+    :func:`~ecg_utils.new_patients.adaptation_ablation`) of the best single benchmark
+    candidate and the single product model (an ensemble's members each have their own
+    fold models; the ablation uses seed 0's); skipped when its results are current or the
+    fold models are missing (results from before they were kept)."""
+    from .checkpoint import fold_models_path
+    from .new_patients import adaptation_ablation
+
+    names = [n for n in (benchmark, product) if n]
+    weights = [opts.runs_dir / f"{n}.pth" for n in names]
+    if not all(fold_models_path(w).exists() for w in weights):
+        return
+    out = opts.results_dir / "adaptation.json"
+    digests = {n: _sha256(w) for n, w in zip(names, weights, strict=True)}
+    if out.exists() and not opts.force:
+        try:
+            if json.loads(out.read_text()).get("weights_sha256") == digests:
+                return
+        except (json.JSONDecodeError, OSError):
+            pass
+    result = adaptation_ablation(opts.results_dir, beats, benchmark, product, split.test)
+    write_json(out, {**result, "weights_sha256": digests})
+
+
 def _sha256(path: Path) -> str:
     import hashlib
 
@@ -553,8 +902,12 @@ def validation_score(result: dict) -> float:
     return max(h.get("val_selection_f1", h["val_macro_f1"]) for h in result["history"])
 
 
-def choose_shipped(results_dir: Path) -> dict[str, str]:
-    """For each shipping target, the finished experiment with the best validation score."""
+def choose_shipped(results_dir: Path, ensembles: bool = True) -> dict[str, str]:
+    """For each shipping target, the finished experiment with the best validation score.
+
+    The benchmark is the best single candidate, or the ensemble of its seeds when more
+    than one member was chosen; the product model ships when it was trained on the
+    shipped benchmark's recipe. ``ensembles=False`` gives the best single candidates."""
     best: dict[str, tuple[float, str]] = {}
     for exp in default_experiments():
         path = results_dir / f"{exp.name}.json"
@@ -563,7 +916,25 @@ def choose_shipped(results_dir: Path) -> dict[str, str]:
         score = validation_score(json.loads(path.read_text()))
         if exp.ship_as not in best or score > best[exp.ship_as][0]:
             best[exp.ship_as] = (score, exp.name)
-    return {target: name for target, (_, name) in best.items()}
+    shipped = {target: name for target, (_, name) in best.items()}
+    if not ensembles:
+        return shipped
+    ensemble = _result_of(results_dir, BENCHMARK_ENSEMBLE)
+    single = shipped.get(UNSEEN_PATIENT_TARGET)
+    if single and ensemble.get("recipe_of") == single and ensemble.get("k", 1) > 1:
+        shipped[UNSEEN_PATIENT_TARGET] = BENCHMARK_ENSEMBLE
+    benchmark = shipped.get(UNSEEN_PATIENT_TARGET)
+    for name in (PRODUCT_ENSEMBLE, PRODUCT):
+        if benchmark and _result_of(results_dir, name).get("recipe_of") == benchmark:
+            shipped[PRODUCT_TARGET] = name
+            break
+    return shipped
+
+
+def _result_of(results_dir: Path, name: str) -> dict:
+    """An experiment's results, or an empty dict when there are none."""
+    path = results_dir / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def ship(result: dict, out_dir: Path) -> None:
@@ -612,14 +983,21 @@ def run_study(opts: StudyOptions) -> dict:
     for exp in experiments:
         split = split_of(exp.config.protocol, exp.config.val_fraction)
         done[exp.name] = run_experiment(exp, beats, split, opts, n_boot)
+    done.update(new_patient_models(opts, beats, split_of, n_boot))
     shipped = choose_shipped(opts.results_dir)
     if not opts.quick:
         for name in shipped.values():
             ship(json.loads((opts.results_dir / f"{name}.json").read_text()), opts.out_dir)
     write_json(opts.results_dir / "shipped.json", shipped)
+    for target in (UNSEEN_PATIENT_TARGET, PRODUCT_TARGET):
+        if shipped.get(target):
+            draw_operating_curves(opts, shipped[target])
     ip_model = shipped.get(UNSEEN_PATIENT_TARGET)
     if ip_model:
         detected_peaks_check(opts, ip_model)
+        single = choose_shipped(opts.results_dir, ensembles=False)[UNSEEN_PATIENT_TARGET]
+        product = PRODUCT if _result_of(opts.results_dir, PRODUCT) else None
+        adaptation_check(opts, beats, single, product, named["inter-patient"])
     summary = {
         "experiments": sorted(done),
         "quick": opts.quick,

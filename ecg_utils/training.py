@@ -20,10 +20,14 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from ._io import EcgError, environment_info
-from .beats import CLASS_NAMES, FEATURE_SETS, FS_BEAT, Beats, beat_features
+from .beats import CLASS_NAMES, FEATURE_SETS, FS_BEAT, Beats, beat_features, waveform_length
 from .checkpoint import save_model
 from .inference import predict_beat_set, predict_proba
 from .models import MODELS, add_logit_offsets, build_model, count_parameters
+from .operating import high_sensitivity_offsets
+
+TRAINABLE = tuple(name for name in MODELS if name != "ensemble")
+"""Architectures one training run can train (an ensemble is assembled from runs)."""
 
 
 @dataclass
@@ -68,15 +72,21 @@ class TrainConfig:
     select_classes : str
         Classes whose mean F1 on validation chooses the epoch and the offsets, e.g.
         ``"NSV"`` when validation records hold too few F and Q beats to judge them.
-    protocol : {"kaggle", "inter-patient"}
+    protocol : {"kaggle", "inter-patient", "all-records"}
+        ``all-records`` trains on all 48 records (with ``cv_folds``; no test side).
     val_fraction : float
         Share of the training side held out for validation (records for inter-patient).
     cv_folds : int
-        Inter-patient only: when >= 2, the epoch, the offsets and the model's score come
-        from cross-validation over this many folds of whole training records (pooled
-        out-of-fold predictions), then the model is trained on every training record up
-        to that epoch (see :func:`train_cross_validated`); 0 uses ``val_fraction``.
+        Protocols of whole records only: when >= 2, the epoch, the offsets and the
+        model's score come from cross-validation over this many folds of whole training
+        records (pooled out-of-fold predictions), then the model is trained on every
+        training record up to that epoch (see :func:`train_cross_validated`); 0 uses
+        ``val_fraction``.
     seed : int
+    fold_seed : int or None
+        Seed of the cross-validation folds; None uses ``seed``. Seeds of one recipe that
+        share ``fold_seed`` share their folds, so their out-of-fold predictions can be
+        averaged (an ensemble).
     threads : int
         Torch CPU threads (0: leave torch's default).
     """
@@ -101,6 +111,7 @@ class TrainConfig:
     calibrate: bool = False
     select_classes: str = "NSVFQ"
     seed: int = 0
+    fold_seed: int | None = None
     threads: int = 0
 
     def __post_init__(self):
@@ -111,8 +122,8 @@ class TrainConfig:
         self._check_types()
         checks = [
             (
-                self.architecture in MODELS,
-                f"unknown architecture {self.architecture!r}; known: {', '.join(MODELS)}",
+                self.architecture in TRAINABLE,
+                f"unknown architecture {self.architecture!r}; known: {', '.join(TRAINABLE)}",
             ),
             (
                 self.feature_set is None or self.feature_set in FEATURE_SETS,
@@ -144,8 +155,12 @@ class TrainConfig:
                 f"cv_folds must be 0 or >= 2, got {self.cv_folds}",
             ),
             (
-                self.cv_folds == 0 or self.protocol == "inter-patient",
-                "cv_folds needs the inter-patient protocol (folds are whole records)",
+                self.cv_folds == 0 or self.protocol != "kaggle",
+                "cv_folds needs a protocol of whole records (folds are whole records)",
+            ),
+            (
+                self.cv_folds >= 2 or self.protocol != "all-records",
+                "the all-records protocol has no validation records: it needs cv_folds >= 2",
             ),
             (
                 self.schedule in ("none", "onecycle", "cosine"),
@@ -154,8 +169,8 @@ class TrainConfig:
             (self.loss in ("ce", "weighted_ce"), f"unknown loss {self.loss!r}"),
             (self.sampler in ("none", "balanced"), f"unknown sampler {self.sampler!r}"),
             (
-                self.protocol in ("kaggle", "inter-patient"),
-                f"unknown protocol {self.protocol!r}; choose kaggle or inter-patient",
+                self.protocol in ("kaggle", "inter-patient", "all-records"),
+                f"unknown protocol {self.protocol!r}; choose kaggle, inter-patient or all-records",
             ),
         ]
         for ok, message in checks:
@@ -185,6 +200,7 @@ class TrainConfig:
             "val_fraction": (int, float),
             "cv_folds": (int,),
             "seed": (int,),
+            "fold_seed": (int, type(None)),
             "threads": (int,),
         }
         for name, types in kinds.items():
@@ -202,21 +218,21 @@ class TrainConfig:
     def _check_model_args(self) -> None:
         import inspect
 
-        fixed = {"num_classes", "n_features"} & set(self.model_args)
+        fixed = {"num_classes", "n_features", "wide"} & set(self.model_args)
         if fixed:
             raise EcgError(
                 f"model_args may not set {', '.join(sorted(fixed))}: the number of classes is "
-                "fixed (5) and n_features follows feature_set"
+                "fixed (5) and n_features and wide follow feature_set"
             )
         try:
             inspect.signature(MODELS[self.architecture]).bind(**self.model_args)
         except TypeError as exc:
             raise EcgError(f"model_args do not fit {self.architecture}: {exc}") from None
-        if (
-            self.feature_set
-            and "n_features" not in inspect.signature(MODELS[self.architecture]).parameters
-        ):
+        takes = inspect.signature(MODELS[self.architecture]).parameters
+        if self.feature_set and "n_features" not in takes:
             raise EcgError(f"architecture {self.architecture} takes no per-beat features")
+        if waveform_length(self.feature_set) and "wide" not in takes:
+            raise EcgError(f"architecture {self.architecture} cannot read the wide window")
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -251,6 +267,17 @@ class TrainResult:
     n_parameters: int
     class_bias: list[float] | None = None
     cv: dict | None = None
+
+
+def model_arguments(cfg: TrainConfig) -> dict:
+    """The architecture's keyword arguments: ``cfg.model_args`` plus the number of classes
+    and, for models that take features, their count and the wide window's length."""
+    args = {"num_classes": len(CLASS_NAMES), **cfg.model_args}
+    if cfg.feature_set:
+        args["n_features"] = len(FEATURE_SETS[cfg.feature_set])
+    if waveform_length(cfg.feature_set):
+        args["wide"] = waveform_length(cfg.feature_set)
+    return args
 
 
 def seed_everything(seed: int) -> None:
@@ -511,11 +538,7 @@ def _train(
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     aug_generator = torch.Generator().manual_seed(cfg.seed + 1)
-    n_features = len(FEATURE_SETS[cfg.feature_set]) if cfg.feature_set else 0
-    model_args = {"num_classes": len(CLASS_NAMES), **cfg.model_args}
-    if n_features:
-        model_args["n_features"] = n_features
-    model = build_model(cfg.architecture, **model_args)
+    model = build_model(cfg.architecture, **model_arguments(cfg))
     average = _weight_average(model, cfg.ema)
     judged = average.module if average is not None else model  # what is validated and kept
     loader = _loader(train_beats, cfg, generator)
@@ -706,13 +729,13 @@ def cross_validate(
     """Choose the epoch and class offsets of ``cfg`` by record-fold cross-validation.
 
     The records of ``beats`` are split into ``cfg.cv_folds`` folds (drawn with
-    ``cfg.seed``, see :func:`~ecg_utils.splits.record_folds`); a model is trained
-    on all folds but one for every epoch of ``cfg`` (patience is not used) and predicts
-    the held-out fold after each epoch. The out-of-fold probabilities of all folds are
-    pooled per epoch: the epoch with the best selection F1 (``cfg.select_classes``) is
-    chosen, then, with ``cfg.calibrate``, offsets on the pooled probabilities of that
-    epoch. Each beat is judged by a model that never saw its patient, and every
-    training record is judged once: far steadier than one small validation split.
+    ``cfg.fold_seed``, else ``cfg.seed``, see :func:`~ecg_utils.splits.record_folds`); a
+    model is trained on all folds but one for every epoch of ``cfg`` (patience is not used)
+    and predicts the held-out fold after each epoch. The out-of-fold probabilities of all
+    folds are pooled per epoch: the epoch with the best selection F1
+    (``cfg.select_classes``) is chosen, then, with ``cfg.calibrate``, offsets on the pooled
+    probabilities of that epoch. Each beat is judged by a model that never saw its patient,
+    and every training record is judged once: far steadier than one small validation split.
 
     Folds train in ``workers`` processes at once (default: as many as the CPU cores
     allow at ``cfg.threads`` threads each); the result does not depend on it.
@@ -723,15 +746,22 @@ def cross_validate(
         ``folds`` (records held out by each fold), ``history`` (pooled scores per epoch,
         train loss averaged over folds), ``epoch``, ``class_bias`` (None without
         ``calibrate``), ``score`` (selection F1 at that epoch, offsets applied),
-        ``out_of_fold`` (:func:`~ecg_utils.evaluation.classification_metrics` of the
-        pooled predictions at that epoch, offsets applied), ``predictions`` (those
-        labels, ``(n_beats,)``), ``seconds``.
+        ``operating_points`` (``balanced``: those offsets, zeros without
+        ``calibrate``; ``high``: see
+        :func:`~ecg_utils.operating.high_sensitivity_offsets`), ``out_of_fold``
+        (:func:`~ecg_utils.evaluation.classification_metrics` of the pooled predictions
+        at that epoch, offsets applied), ``predictions`` (those labels, ``(n_beats,)``),
+        ``proba`` (the pooled probabilities at that epoch without offsets,
+        ``(n_beats, 5)``), ``fold_states`` (each fold's state dict at that epoch, without
+        offsets, in the order of ``folds``: the models that never saw each fold's
+        records), ``seconds``.
     """
     from .evaluation import classification_metrics
     from .splits import record_folds
 
     t0 = time.perf_counter()
-    folds = record_folds(beats.y, beats.record, np.arange(len(beats)), cfg.cv_folds, cfg.seed)
+    fold_seed = cfg.seed if cfg.fold_seed is None else cfg.fold_seed
+    folds = record_folds(beats.y, beats.record, np.arange(len(beats)), cfg.cv_folds, fold_seed)
     jobs = [
         (cfg.to_dict(), beats.subset(np.setdiff1d(np.arange(len(beats)), held)), beats.subset(held))
         for held in folds
@@ -746,9 +776,9 @@ def cross_validate(
     else:
         outcomes = [_fold_outcome(*job, progress=progress) for job in jobs]
     proba = np.zeros((cfg.epochs, len(beats), len(CLASS_NAMES)), np.float32)
-    for held, (fold_proba, _) in zip(folds, outcomes, strict=True):
+    for held, (fold_proba, _, _) in zip(folds, outcomes, strict=True):
         proba[:, held] = fold_proba
-    train_loss = np.array([losses for _, losses in outcomes])
+    train_loss = np.array([losses for _, losses, _ in outcomes])
     history = [
         {"epoch": e + 1, "train_loss": float(train_loss[:, e].mean())}
         | validation_scores(proba[e], beats.y, cfg)
@@ -759,21 +789,28 @@ def cross_validate(
     if cfg.calibrate:
         bias, score = choose_class_offsets(proba[best], beats.y, cfg)
     logits = np.log(np.clip(proba[best], 1e-12, None)) + (0.0 if bias is None else bias)
+    balanced = bias if bias is not None else [0.0] * len(CLASS_NAMES)
     return {
         "folds": [sorted(set(beats.record[f].tolist())) for f in folds],
         "history": history,
         "epoch": best + 1,
         "class_bias": bias,
         "score": score,
+        "operating_points": {
+            "balanced": balanced,
+            "high": high_sensitivity_offsets(proba[best], beats.y, balanced),
+        },
         "out_of_fold": classification_metrics(beats.y, logits.argmax(1)),
         "predictions": logits.argmax(1),
+        "proba": proba[best],
+        "fold_states": [states[best] for _, _, states in outcomes],
         "seconds": time.perf_counter() - t0,
     }
 
 
 def _fold_outcome(
     cfg_dict: dict, rest: Beats, held_out: Beats, progress: bool = False
-) -> tuple[np.ndarray, list[float]]:
+) -> tuple[np.ndarray, list[float], list[dict]]:
     """Train on ``rest`` and predict ``held_out`` after every epoch (one fold; runs in a
     worker process, hence the plain-dict configuration).
 
@@ -781,16 +818,20 @@ def _fold_outcome(
     -------
     proba : ndarray, shape (epochs, n_held_out, 5)
     train_loss : list of float, one per epoch
+    states : list of dict
+        The model's state dict after each epoch.
     """
     cfg = TrainConfig.from_dict(cfg_dict)
     proba = np.zeros((cfg.epochs, len(held_out), len(CLASS_NAMES)), np.float32)
+    states = []
 
     def keep(epoch, model):
         proba[epoch - 1] = predict_beat_set(model, held_out, cfg.feature_set)
+        states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
 
     # every epoch is judged by ``keep``: no validation inside train, no early stop
     fold = train(cfg, rest, None, progress=progress, keep_epoch=cfg.epochs, on_epoch=keep)
-    return proba, [row["train_loss"] for row in fold.history]
+    return proba, [row["train_loss"] for row in fold.history], states
 
 
 def train_cross_validated(
@@ -820,19 +861,15 @@ def _cv_summary(cv: dict | None) -> dict | None:
     """What weights metadata keeps of a cross-validation (not its per-epoch history)."""
     if cv is None:
         return None
-    return {k: cv[k] for k in ("folds", "epoch", "class_bias", "score", "seconds")}
+    return {k: cv.get(k) for k in ("folds", "epoch", "class_bias", "score", "seconds")}
 
 
 def save_trained(result: TrainResult, path: str | Path, extra_meta: dict | None = None) -> None:
     """Save the best weights and metadata (architecture, config, history) beside them."""
     cfg = result.config
-    n_features = getattr(result.model, "n_features", 0)
-    model_args = {"num_classes": len(CLASS_NAMES), **cfg.model_args}
-    if n_features:
-        model_args["n_features"] = n_features
     meta = {
         "architecture": cfg.architecture,
-        "model_args": model_args,
+        "model_args": model_arguments(cfg),
         "feature_set": cfg.feature_set,
         "train_config": cfg.to_dict(),
         "best_epoch": result.best_epoch,
@@ -840,6 +877,7 @@ def save_trained(result: TrainResult, path: str | Path, extra_meta: dict | None 
         "n_parameters": result.n_parameters,
         "class_bias": result.class_bias,
         "cross_validation": _cv_summary(result.cv),
+        "operating_points": (result.cv or {}).get("operating_points"),
         "environment": environment_info(),
         **(extra_meta or {}),
     }

@@ -179,8 +179,8 @@ def synthetic_mitdb(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def quick_study(tmp_path_factory, synthetic_mitdb) -> Path:
-    """Output folder of a quick study (three experiments, one cross-validated) on the
-    synthetic database."""
+    """Output folder of a quick study on the synthetic database: three experiments (one
+    cross-validated), the ensemble of that one's seeds and the product models."""
     import torch
 
     from ecg_utils.study import StudyOptions, run_study
@@ -192,7 +192,14 @@ def quick_study(tmp_path_factory, synthetic_mitdb) -> Path:
         cache_dir=out / "cache",
         quick=True,
         progress=False,
-        experiments=["seed_kaggle", "seed_ip", "relative_ip"],
+        experiments=[
+            "seed_kaggle",
+            "seed_ip",
+            "relative_ip",
+            "ensemble_ip",
+            "product_all",
+            "product_ensemble",
+        ],
         seed_weights=SEED_WEIGHTS if SEED_WEIGHTS.is_file() else None,
     )
     threads = torch.get_num_threads()

@@ -20,6 +20,8 @@ from ecg_utils.beats import (
     CLASS_NAMES,
     FEATURE_SETS,
     FS_BEAT,
+    WIDE_BEFORE,
+    WIDE_LENGTH,
     Beats,
     aami_label,
     build_beats,
@@ -31,6 +33,8 @@ from ecg_utils.beats import (
     rr_features,
     save_beats,
     segment_beats,
+    waveform_length,
+    wide_windows,
 )
 from ecg_utils.sources import load_kaggle_csv
 
@@ -247,7 +251,8 @@ def test_feature_matrix_columns_match_their_names(feature_set):
     rng = np.random.default_rng(0)
     x = rng.random((30, BEAT_LENGTH)).astype(np.float32)
     rr = rr_features(np.cumsum(rng.integers(200, 400, 30)), 360.0)
-    f = feature_matrix(rr, feature_set, x)
+    wide = rng.random((30, WIDE_LENGTH)).astype(np.float32)
+    f = feature_matrix(rr, feature_set, x, wide=wide)
     assert f.shape == (30, len(FEATURE_SETS[feature_set])) and f.dtype == np.float32
     assert np.isfinite(f).all()
 
@@ -424,3 +429,71 @@ def test_real_beats_match_kaggle_and_the_cache_is_fast(mitdb_dir, tmp_path):
     cached_s = time.perf_counter() - t0
     assert cached_s < 1.0, f"cached build took {cached_s:.2f} s (uncached {build_s:.2f} s)"
     assert_beats_equal(beats, again)
+
+
+def _spikes(fs: float, peaks, heights, n: int) -> np.ndarray:
+    x = np.zeros(n)
+    for p, h in zip(peaks, heights, strict=True):
+        x[p] = h
+    return x
+
+
+def test_wide_window_puts_the_r_peak_at_108_and_sees_the_p_wave():
+    fs = 360.0
+    peaks = np.array([720, 1080, 1440])
+    x = _spikes(fs, peaks, [1.0, 1.0, 1.0], 2200)
+    x[1080 - 54] = 0.2  # a P wave 0.15 s before the middle beat's R peak
+    w = wide_windows(x, fs, peaks)
+    assert w.shape == (3, WIDE_LENGTH) and w.dtype == np.float32
+    assert WIDE_LENGTH == 156 and WIDE_BEFORE == 108
+    assert np.argmax(w[1]) == WIDE_BEFORE
+    assert w[1, WIDE_BEFORE - 18] == pytest.approx(0.2)  # 0.15 s at 120 Hz
+    assert w[0, WIDE_BEFORE - 18] == 0.0  # the first beat has no P wave
+
+
+def test_wide_window_scale_is_the_recordings_not_the_beats():
+    fs = 360.0
+    peaks = np.arange(400, 7000, 400)
+    heights = np.ones(len(peaks))
+    heights[5] = 3.0  # one beat three times taller than the patient's usual one
+    w = wide_windows(_spikes(fs, peaks, heights, 7400), fs, peaks)
+    assert w[5, WIDE_BEFORE] == pytest.approx(3 * w[4, WIDE_BEFORE])
+    doubled = wide_windows(2 * _spikes(fs, peaks, heights, 7400), fs, peaks)
+    np.testing.assert_allclose(doubled, w, atol=1e-6)  # units do not matter
+
+
+def test_wide_window_repeats_the_edges_and_fills_gaps():
+    fs = 250.0
+    x = np.sin(np.arange(1000) / 10.0)
+    x[500:510] = np.nan
+    w = wide_windows(x, fs, np.array([10, 505, 995]))
+    assert np.isfinite(w).all() and w.shape == (3, WIDE_LENGTH)
+    assert np.all(w[0, : WIDE_BEFORE - 10] == w[0, 0])  # before the signal: first sample
+    assert wide_windows(x, fs, np.array([], dtype=np.int64)).shape == (0, WIDE_LENGTH)
+
+
+def test_record_beats_carry_their_wide_windows_through_subset_concat_and_files(
+    synthetic_record, tmp_path
+):
+    beats = read_record_beats(synthetic_record().path)
+    assert beats.wide.shape == (len(beats), WIDE_LENGTH)
+    part = beats.subset(np.arange(3))
+    np.testing.assert_array_equal(part.wide, beats.wide[:3])
+    both = Beats.concat([part, part])
+    assert both.wide.shape == (6, WIDE_LENGTH)
+    save_beats(beats, tmp_path / "b.npz")
+    np.testing.assert_array_equal(load_beats(tmp_path / "b.npz").wide, beats.wide)
+    no_wide = Beats(part.x, part.y, part.record, part.r_peak, part.rr)
+    assert Beats.concat([part, no_wide]).wide is None
+
+
+def test_wide_feature_sets_append_the_window_and_need_it(synthetic_record):
+    beats = read_record_beats(synthetic_record().path)
+    base = feature_matrix(beats.rr, "rr+morph", beats.x, beats.record)
+    full = feature_matrix(beats.rr, "rr+morph+wide", beats.x, beats.record, beats.wide)
+    assert full.shape == (len(beats), base.shape[1] + WIDE_LENGTH)
+    np.testing.assert_array_equal(full[:, : base.shape[1]], base)
+    np.testing.assert_array_equal(full[:, base.shape[1] :], beats.wide)
+    assert waveform_length("rr+morph+wide") == WIDE_LENGTH and waveform_length("rr") == 0
+    with pytest.raises(EcgError, match="wide window"):
+        feature_matrix(beats.rr, "rhythm+wide", beats.x, beats.record)

@@ -255,6 +255,53 @@ def test_train_cross_validated_from_the_command_line(capsys, tmp_path, synthetic
     cv = meta["cross_validation"]
     assert len(cv["folds"]) == 3 and meta["best_epoch"] == cv["epoch"]
     assert meta["train_config"]["cv_folds"] == 3
+    assert set(meta["operating_points"]) == {"balanced", "high"}
+    assert (tmp_path / "cv_folds.pth").is_file()  # the fold models, beside the weights
+    assert meta["operating_points"]["balanced"] == (meta["class_bias"] or [0.0] * 5)
+    # both operating points serve evaluate
+    for point in ("balanced", "high"):
+        rc, stdout, err = evaluate(
+            capsys,
+            out,
+            synthetic_mitdb,
+            tmp_path / "cache",
+            "--protocol",
+            "inter-patient",
+            "--sensitivity",
+            point,
+            "--json",
+        )
+        assert rc == 0, err
+        metrics = check_metrics_json(stdout, "inter-patient")
+        assert metrics["operating_point"] == point
+        assert metrics["test_records_seen_in_training"] is False
+
+
+def test_a_model_without_operating_points_refuses_high_sensitivity(
+    capsys, tmp_path, synthetic_mitdb, seed_weights
+):
+    rc, _, err = evaluate(
+        capsys, seed_weights, synthetic_mitdb, tmp_path / "cache", "--sensitivity", "high"
+    )
+    assert_one_error_line(rc, err, "no 'high' operating point")
+
+
+def test_evaluating_test_records_a_model_trained_on_says_so(
+    capsys, tmp_path, synthetic_mitdb, seed_weights
+):
+    import shutil
+
+    from ecg_utils.checkpoint import read_metadata
+
+    weights = tmp_path / "kaggle_trained.pth"
+    shutil.copyfile(seed_weights, weights)
+    meta = {**read_metadata(seed_weights), "train_config": {"protocol": "kaggle"}}
+    weights.with_suffix(".json").write_text(json.dumps(meta))
+    args = (synthetic_mitdb, tmp_path / "cache", "--protocol", "inter-patient", "--json")
+    rc, stdout, err = evaluate(capsys, weights, *args)
+    assert rc == 0, err
+    assert json.loads(stdout)["test_records_seen_in_training"] is True
+    assert err.startswith("warning: ") and "not those of new patients" in err
 
 
 def test_evaluate_json_in_process(capsys, tmp_path, synthetic_mitdb, seed_weights):
@@ -266,7 +313,15 @@ def test_evaluate_json_in_process(capsys, tmp_path, synthetic_mitdb, seed_weight
 def check_metrics_json(stdout: str, protocol: str) -> dict:
     assert stdout.count("\n") == 1
     metrics = json.loads(stdout)
-    assert set(metrics) == {"protocol", "n_beats", "accuracy", "macro_f1", "classes"}
+    assert set(metrics) == {
+        "protocol",
+        "n_beats",
+        "accuracy",
+        "macro_f1",
+        "classes",
+        "operating_point",
+        "test_records_seen_in_training",
+    }
     assert metrics["protocol"] == protocol
     assert set(metrics["classes"]) == {"N", "S", "V", "F", "Q"}
     for c in metrics["classes"].values():

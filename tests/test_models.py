@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from ecg_utils.beats import BEAT_LENGTH
-from ecg_utils.models import ECG1DCNN, MODELS, ResNet1D, build_model, count_parameters
+from ecg_utils.models import (
+    ECG1DCNN,
+    MODELS,
+    Ensemble,
+    ResNet1D,
+    add_logit_offsets,
+    build_model,
+    count_parameters,
+)
 
 SEED_LAYERS = {"conv1", "bn1", "conv2", "bn2", "fc1", "fc2"}
 
@@ -32,6 +40,7 @@ def test_ecg1dcnn_loads_the_seed_state_dict(seed_weights):
         (ECG1DCNN(), ()),
         (ResNet1D(width=8), ()),
         (ResNet1D(width=8, n_features=6), (torch.rand(4, 6),)),
+        (ResNet1D(width=8, n_features=6 + 156, wide=156), (torch.rand(4, 6 + 156),)),
     ],
 )
 def test_models_map_beats_to_five_logits(model, args):
@@ -42,7 +51,7 @@ def test_models_map_beats_to_five_logits(model, args):
 
 
 def test_build_model_by_name():
-    assert set(MODELS) == {"ecg1dcnn", "resnet1d"}
+    assert set(MODELS) == {"ecg1dcnn", "resnet1d", "ensemble"}
     assert isinstance(build_model("resnet1d", width=8), ResNet1D)
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("transformer")
@@ -52,3 +61,42 @@ def test_count_parameters():
     model = torch.nn.Linear(3, 2)
     assert count_parameters(model) == 8
     assert count_parameters(ECG1DCNN()) > count_parameters(ResNet1D(width=4))
+
+
+def test_the_wide_branch_reads_only_the_last_columns():
+    torch.manual_seed(0)
+    model = ResNet1D(width=4, n_features=3 + 156, wide=156).eval()
+    x, f = torch.rand(2, 1, BEAT_LENGTH), torch.rand(2, 3 + 156)
+    changed = f.clone()
+    changed[:, 3:] = torch.rand(2, 156)  # another waveform, same scalar features
+    with torch.no_grad():
+        assert not torch.allclose(model(x, f), model(x, changed))
+    assert "wide_stem.0.weight" in model.state_dict()
+    with pytest.raises(ValueError, match="wide"):
+        ResNet1D(n_features=10, wide=156)
+
+
+def test_a_model_without_the_wide_window_keeps_its_parameter_names():
+    names = set(ResNet1D(width=4, n_features=10).state_dict())
+    assert not any(n.startswith("wide") for n in names)
+    assert {n.split(".")[0] for n in names} == {"stem", "stages", "head"}
+
+
+def test_an_ensemble_averages_its_members_probabilities():
+    torch.manual_seed(0)
+    ens = Ensemble("resnet1d", {"width": 4, "n_features": 2}, k=3).eval()
+    x, f = torch.rand(5, 1, BEAT_LENGTH), torch.rand(5, 2)
+    with torch.no_grad():
+        mean = torch.stack([torch.softmax(m(x, f), 1) for m in ens.members]).mean(0)
+        assert torch.allclose(torch.softmax(ens(x, f), 1), mean, atol=1e-6)
+        add_logit_offsets(ens, [0.0, 1.0, 0.0, 0.0, 0.0])
+        shifted = torch.softmax(torch.log(mean) + torch.tensor([0.0, 1, 0, 0, 0]), 1)
+        assert torch.allclose(torch.softmax(ens(x, f), 1), shifted, atol=1e-6)
+    assert ens.n_features == 2
+
+
+def test_an_ensemble_of_ensembles_is_refused():
+    with pytest.raises(ValueError, match="member"):
+        Ensemble("ensemble", {}, k=2)
+    with pytest.raises(ValueError, match="at least one"):
+        Ensemble("resnet1d", {}, k=0)

@@ -20,7 +20,7 @@ import torch
 from cli_helpers import run_main
 
 from ecg_utils._io import EcgError
-from ecg_utils.beats import BEAT_LENGTH, CLASS_NAMES, FEATURE_SETS, segment_beats
+from ecg_utils.beats import BEAT_LENGTH, CLASS_NAMES, FEATURE_SETS, segment_beats, waveform_length
 from ecg_utils.checkpoint import save_model
 from ecg_utils.detect import detect_r_peaks, match_pairs
 from ecg_utils.detected_eval import evaluate_with_detected_peaks, reference_beats
@@ -73,10 +73,12 @@ def base_detected(rec100, model):
 
 def write_feature_model(path, feature_set: str):
     """Save a tiny untrained ResNet1D that takes ``feature_set`` (the shipped model's kind)."""
-    n = len(FEATURE_SETS[feature_set])
+    args = {"width": 4, "n_features": len(FEATURE_SETS[feature_set])}
+    if waveform_length(feature_set):
+        args["wide"] = waveform_length(feature_set)
     torch.manual_seed(0)
-    meta = {"architecture": "resnet1d", "model_args": {"width": 4, "n_features": n}}
-    save_model(ResNet1D(width=4, n_features=n), path, {**meta, "feature_set": feature_set})
+    meta = {"architecture": "resnet1d", "model_args": args}
+    save_model(ResNet1D(**args), path, {**meta, "feature_set": feature_set})
     return path
 
 

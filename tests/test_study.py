@@ -12,6 +12,7 @@ from ecg_utils.beats import build_beats
 from ecg_utils.checkpoint import load_model
 from ecg_utils.splits import SPLIT_SEED, make_split
 from ecg_utils.study import (
+    ENSEMBLE_SEEDS,
     REPEATED,
     StudyOptions,
     _wanted,
@@ -44,7 +45,11 @@ def test_study_metadata_is_enough_to_reproduce_the_run(quick_study, synthetic_mi
     assert {"torch", "numpy", "wfdb", "scikit-learn"} <= set(env["packages"])
     assert "git_commit" in env and "git_dirty" in env and env["python"]
     assert study["split_seed"] == SPLIT_SEED
-    assert study["seeds"] == {"relative_ip": 0, "seed_ip": 0, "seed_kaggle": 0}
+    seeds = study["seeds"]
+    assert {k: seeds[k] for k in ("relative_ip", "seed_ip", "seed_kaggle")} == dict.fromkeys(
+        ("relative_ip", "seed_ip", "seed_kaggle"), 0
+    )
+    assert seeds["relative_ip_m1"] == 1
     assert study["segmentation_version"] >= 1
     files = study["data_files"]
     assert len(files) == 3 * len(SYNTHETIC_RECORDS)
@@ -84,7 +89,7 @@ def test_unseen_patient_candidate_is_cross_validated_on_training_records_only(qu
     assert set(cv["per_record"]) == set(held)
     assert r["best_epoch"] == cv["epoch"] and r["class_bias"] == cv["class_bias"]
     shipped = read(quick_study / "results" / "shipped.json")
-    assert shipped == {"ecg_utils/weights/interpatient.pth": "relative_ip"}
+    assert shipped["ecg_utils/weights/interpatient.pth"] in ("relative_ip", "ensemble_ip")
 
 
 @pytest.mark.parametrize("name", ["seed_kaggle", "seed_ip", "relative_ip"])
@@ -134,3 +139,80 @@ def test_a_seed_repeat_records_its_base_and_draws_no_figures(tmp_path, synthetic
     assert result["config"]["seed"] == 7
     assert read(tmp_path / "results" / "seed_kaggle_seed7.json")["repeat_of"] == "seed_kaggle"
     assert not list(tmp_path.glob("figures/*"))
+
+
+def test_ensemble_members_change_only_the_seed_and_share_the_folds(quick_study):
+    base = read(quick_study / "results" / "relative_ip.json")
+    for seed in ENSEMBLE_SEEDS[1:]:
+        m = read(quick_study / "results" / f"relative_ip_m{seed}.json")
+        assert m["member_of"] == "relative_ip" and m["ship_as"] is None
+        assert m["config"] == {**base["config"], "seed": seed, "fold_seed": 0}
+        assert m["cross_validation"]["folds"] == base["cross_validation"]["folds"]
+
+
+def test_the_ensemble_is_chosen_on_folds_and_shipped_only_with_several_members(quick_study):
+    ens = read(quick_study / "results" / "ensemble_ip.json")
+    n = len(ENSEMBLE_SEEDS)
+    assert 1 <= ens["k"] <= n and len(ens["cross_validation"]["scores_by_size"]) == n
+    assert ens["members"] == ["relative_ip"] + [f"relative_ip_m{s}" for s in ENSEMBLE_SEEDS[1:]]
+    assert set(ens["test"]["classes"]) == set("NSVFQ")
+    loaded = load_model(quick_study / "runs" / "ensemble_ip.pth")
+    assert loaded.meta["architecture"] == "ensemble"
+    assert loaded.meta["model_args"]["k"] == ens["k"]
+    shipped = read(quick_study / "results" / "shipped.json")
+    expected = "ensemble_ip" if ens["k"] > 1 else "relative_ip"
+    assert shipped["ecg_utils/weights/interpatient.pth"] == expected
+
+
+def test_the_product_model_trains_on_every_record_with_the_benchmark_recipe(quick_study):
+    product = read(quick_study / "results" / "product_all.json")
+    base = read(quick_study / "results" / "relative_ip.json")
+    assert product["recipe_of"] == "relative_ip" and product["test"] is None
+    assert product["config"] == {**base["config"], "protocol": "all-records"}
+    dataset = read(quick_study / "results" / "dataset.json")
+    cv = product["cross_validation"]
+    assert sorted(r for fold in cv["folds"] for r in fold) == sorted(dataset["records"])
+    assert cv["ci"]["unit"] == "record" and set(cv["high"]["classes"]) == set("NSVFQ")
+    shipped = read(quick_study / "results" / "shipped.json")
+    assert shipped["ecg_utils/weights/product.pth"] in ("product_all", "product_ensemble")
+
+
+def test_operating_points_curves_and_adaptation_are_recorded(quick_study):
+    shipped = read(quick_study / "results" / "shipped.json")
+    bench = read(quick_study / "results" / f"{shipped['ecg_utils/weights/interpatient.pth']}.json")
+    assert set(bench["cross_validation"]["operating_points"]) == {"balanced", "high"}
+    assert set(bench["test_curves"]) == {"S", "V"} and bench["test_high_sensitivity"]
+    assert (quick_study / "figures" / f"operating_{bench['name']}.png").stat().st_size > 0
+    adaptation = read(quick_study / "results" / "adaptation.json")
+    assert [v["variant"] for v in adaptation["variants"]][0] == "none"
+    assert adaptation["kept"] in {v["variant"] for v in adaptation["variants"]}
+    none = adaptation["variants"][0]["benchmark"]
+    assert (
+        none["out_of_fold"]
+        == read(quick_study / "results" / "relative_ip.json")["cross_validation"]["out_of_fold"]
+    )
+
+
+def test_operating_points_of_an_older_rule_are_recomputed_without_retraining(
+    tmp_path, quick_study, synthetic_mitdb
+):
+    import shutil
+
+    from ecg_utils.study import refresh_operating_points
+
+    shutil.copytree(quick_study / "runs", tmp_path / "runs")
+    result = read(quick_study / "results" / "relative_ip.json")
+    result["weights"] = str(tmp_path / "runs" / "relative_ip.pth")
+    result["operating_version"] = 1
+    result["cross_validation"]["operating_points"]["high"] = [9.0] * 5
+    path = tmp_path / "relative_ip.json"
+    path.write_text(json.dumps(result))
+    beats = build_beats(synthetic_mitdb, progress=False)
+    weights_before = (tmp_path / "runs" / "relative_ip.pth").read_bytes()
+    refreshed = refresh_operating_points(path, beats, make_split(beats, "inter-patient"), 0)
+    assert refreshed["operating_version"] > 1
+    assert refreshed["cross_validation"]["operating_points"]["high"] != [9.0] * 5
+    assert read(path) == refreshed
+    meta = load_model(tmp_path / "runs" / "relative_ip.pth").meta
+    assert meta["operating_points"] == refreshed["cross_validation"]["operating_points"]
+    assert (tmp_path / "runs" / "relative_ip.pth").read_bytes() == weights_before

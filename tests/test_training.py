@@ -13,10 +13,12 @@ from ecg_utils import EcgError
 from ecg_utils.beats import BEAT_LENGTH, Beats
 from ecg_utils.checkpoint import load_model
 from ecg_utils.inference import predict_beat_set
+from ecg_utils.models import build_model
 from ecg_utils.training import (
     TrainConfig,
     choose_class_offsets,
     cross_validate,
+    model_arguments,
     recompute_batchnorm,
     save_trained,
     train,
@@ -100,7 +102,12 @@ def without_time(history: list[dict]) -> list[dict]:
         ({"ema": "0.9"}, "ema must be int or float"),
         ({"ema": 0.9, "ema_bn": "median"}, "unknown ema_bn 'median'"),
         ({"ema_bn": "recompute"}, r"needs a weight average \(ema > 0\)"),
-        ({"cv_folds": 3}, "cv_folds needs the inter-patient protocol"),
+        ({"cv_folds": 3}, "cv_folds needs a protocol of whole records"),
+        ({"protocol": "all-records"}, "all-records protocol has no validation records"),
+        ({"architecture": "ensemble"}, "unknown architecture 'ensemble'"),
+        ({"fold_seed": "1"}, "fold_seed must be int or null"),
+        ({"architecture": "ecg1dcnn", "feature_set": "rr+morph+wide"}, "takes no per-beat"),
+        ({"architecture": "resnet1d", "model_args": {"wide": 156}}, "may not set wide"),
     ],
 )
 def test_bad_configuration_is_an_ecg_error(values, message):
@@ -341,3 +348,48 @@ def test_cross_validated_model_is_trained_on_everything_up_to_the_chosen_epoch(t
     meta = json.loads((tmp_path / "cv.json").read_text())
     assert meta["cross_validation"]["folds"] == result.cv["folds"]
     assert meta["class_bias"] == result.class_bias
+
+
+def test_cross_validation_keeps_its_fold_models_and_both_operating_points():
+    beats = records_beats()
+    cv = cross_validate(CV, beats, progress=False, workers=1)
+    assert len(cv["fold_states"]) == len(cv["folds"])
+    assert cv["proba"].shape == (len(beats), 5)
+    points = cv["operating_points"]
+    assert points["balanced"] == cv["class_bias"] and len(points["high"]) == 5
+    # each fold model predicts its own held-out records as the pooled probabilities say
+    for records, state in zip(cv["folds"], cv["fold_states"], strict=True):
+        held = np.flatnonzero(np.isin(beats.record, records))
+        model = build_model(CV.architecture, **model_arguments(CV))
+        model.load_state_dict(state)
+        got = predict_beat_set(model.eval(), beats.subset(held), CV.feature_set)
+        np.testing.assert_allclose(got, cv["proba"][held], atol=1e-6)
+
+
+def test_seeds_that_share_a_fold_seed_share_their_folds():
+    beats = records_beats(n_records=9, per_record=60)
+    folds = [
+        cross_validate(CV.replace(epochs=1, seed=s, fold_seed=0), beats, False, 1)["folds"]
+        for s in (1, 2)
+    ]
+    assert folds[0] == folds[1]
+    other = cross_validate(CV.replace(epochs=1, seed=0), beats, False, 1)["folds"]
+    assert other == folds[0]  # fold_seed None means the seed itself (0 here)
+
+
+def test_wide_window_models_train_and_save_their_branch(tmp_path):
+    from ecg_utils.beats import WIDE_LENGTH
+
+    beats = records_beats()
+    rng = np.random.default_rng(0)
+    beats.wide = (beats.y[:, None] * 0.3 + 0.1 * rng.random((len(beats), WIDE_LENGTH))).astype(
+        np.float32
+    )
+    cfg = TINY.replace(
+        architecture="resnet1d", model_args={"width": 4}, feature_set="rr+morph+wide"
+    )
+    result = train(cfg, beats.subset(np.arange(600)), beats.subset(np.arange(600, 720)), False)
+    save_trained(result, tmp_path / "w.pth")
+    meta = json.loads((tmp_path / "w.json").read_text())
+    assert meta["model_args"]["wide"] == WIDE_LENGTH
+    assert meta["model_args"]["n_features"] == 10 + WIDE_LENGTH

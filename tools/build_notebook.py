@@ -59,8 +59,10 @@ if IN_COLAB:
     ),
     (
         "code",
-        """# Parameters: ECG_QUICK=1 makes a smoke run (1 epoch per model, small training sets).
+        """# Parameters: ECG_QUICK=1 makes a smoke run (1 epoch per model, small training sets);
+# ECG_REUSE_RESULTS=1 reads the results already in OUT/results instead of running the study.
 QUICK = os.environ.get("ECG_QUICK") == "1"
+REUSE = os.environ.get("ECG_REUSE_RESULTS") == "1"
 OUT = Path(os.environ.get("ECG_OUT", "."))
 MITDB_DIR = os.environ.get("ECG_MITDB_DIR")  # a local copy of mitdb, else it is downloaded
 SEED_WEIGHTS = Path(os.environ.get("ECG_SEED_WEIGHTS", "../shared/seed/ecg_cnn.pth"))
@@ -138,7 +140,8 @@ plt.tight_layout()""",
 `run_study` trains every model of the study on both protocols, evaluates it on the test
 side, and writes `results/*.json`, figures and the shipped weights. Work already done
 with the same configuration is skipped, so rerunning this cell after a full run only
-reads the results.""",
+reads the results. With `ECG_REUSE_RESULTS=1` the cell reads the results already in
+`OUT/results` (the committed ones in a fresh clone) and trains nothing.""",
     ),
     (
         "code",
@@ -152,8 +155,13 @@ opts = StudyOptions(
     seed_weights=SEED_WEIGHTS if SEED_WEIGHTS.exists() else None,
     progress=False,
 )
-summary = run_study(opts)
-print(json.dumps(summary["experiments"]), f"{summary['seconds']:.0f} s")""",
+study_file = OUT / "results" / "study.json"
+if REUSE and study_file.exists():
+    summary = json.loads(study_file.read_text())
+    print("reusing the results in", study_file.parent)
+else:
+    summary = run_study(opts)
+    print(json.dumps(summary["experiments"]), f"{summary['seconds']:.0f} s")""",
     ),
     (
         "md",
@@ -180,9 +188,11 @@ else:
 `classify_record` takes a signal at any sampling rate (1-D in mV, or samples × leads),
 finds the R peaks (a Pan-Tompkins-style detector chosen by measurement on all 48
 records), cuts the beats exactly as in training and classifies them with
-`ecg_utils.DEFAULT_WEIGHTS`, the model for unseen patients. Here: record 100 resampled
-to 250 Hz, as if it came from another device; the command line does the same with
-`python -m ecg_utils predict RECORD.hea --out beats.csv --plot strip.png`.""",
+`ecg_utils.DEFAULT_WEIGHTS`, the product model for new patients (trained on all 48
+records). Here: record 100 resampled to 250 Hz, as if it came from another device; the
+command line does the same with
+`python -m ecg_utils predict RECORD.hea --out beats.csv --plot strip.png`.
+`sensitivity="high"` (`--sensitivity high`) flags more S and V beats at a lower +P.""",
     ),
     (
         "code",
@@ -195,6 +205,8 @@ signal, fs, leads = read_signal(Path(mitdb) / "100")
 x250 = resample_poly(signal[:, 0], 25, 36)  # 360 Hz -> 250 Hz
 table = ecg_utils.classify_record(x250, 250.0)
 print(summarize(table, 250.0))
+flagged = ecg_utils.classify_record(x250, 250.0, sensitivity="high")
+print("with sensitivity='high':", summarize(flagged, 250.0))
 display(table.head())
 strip = plot_strip(x250, 250.0, table, OUT / "figures" / "strip_100.png", seconds=10)
 display(Image(filename=str(strip)))""",
@@ -211,11 +223,28 @@ The report below is generated from the results files (`python -m ecg_utils repor
 
 results = load_results(OUT / "results")
 for name, r in sorted(results.items()):
-    if "test" in r and not r.get("repeat_of"):
+    if r.get("test") and not (r.get("repeat_of") or r.get("member_of")):
         m = r["test"]
         se = {c: 100 * m["classes"][c]["sensitivity"] for c in ("S", "V")}
         print(f"{r['protocol']:14} {r['title']:40} acc {100 * m['accuracy']:6.2f} %  "
               f"macro-F1 {m['macro_f1']:.3f}  S Se {se['S']:5.1f} %  V Se {se['V']:5.1f} %")""",
+    ),
+    (
+        "md",
+        """### New patients
+
+Two models: the benchmark (DS1 only, judged on DS2) and the product (all 48 records,
+judged by record-fold cross-validation), each with a balanced and a high-sensitivity
+operating point, the ablation of what was tried and where the models fail.""",
+    ),
+    (
+        "code",
+        """from ecg_utils.report_new_patients import section_new_patients
+
+new_patients = section_new_patients(results)
+display(Markdown(new_patients or "(no new-patient models in these results)"))
+for fig_path in sorted((OUT / "figures").glob("operating_*.png")):
+    display(Image(filename=str(fig_path)))""",
     ),
     (
         "md",

@@ -1,0 +1,232 @@
+"""Adapting a model to one recording without labels.
+
+:func:`~ecg_utils.predict.classify_record` has the whole recording, not one beat at a
+time: what the recording's other beats say about the patient can correct a model
+trained on other patients. Three ways, each optional and combinable
+(:data:`ADAPTATIONS`, applied in this order):
+
+``batchnorm``
+    BatchNorm statistics recomputed on the recording's beats (AdaBN, Li et al. 2018):
+    the layers then normalise this patient's beats as the training beats were.
+``self_training``
+    One round of self-training: the beats the model classifies with probability
+    >= :data:`CONFIDENT` become pseudo-labels, the classifier head (the layers after
+    the convolutions) is fine-tuned on them for :data:`SELF_TRAINING_EPOCHS` epochs,
+    and every beat is classified again.
+``clusters``
+    Labels made consistent within families of beats that share morphology and
+    prematurity: the beats are clustered (k-means on the beat's main shape components
+    and its RR ratios) and each beat's probabilities are averaged with its family's.
+
+Which of them the shipped model uses is decided by record-fold cross-validation on the
+training records (the study's adaptation ablation), never on a test set.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._io import EcgError
+from .beats import CLASS_NAMES, Beats, beat_features, context_features
+from .inference import predict_proba
+
+ADAPTATIONS = ("batchnorm", "self_training", "clusters")
+"""Unsupervised adaptations to one recording, in the order they are applied."""
+CONFIDENT = 0.95
+"""Probability from which a beat's predicted class is used as a pseudo-label."""
+SELF_TRAINING_EPOCHS = 2
+"""Epochs of head fine-tuning on the pseudo-labelled beats."""
+SELF_TRAINING_LR = 1e-3
+BEATS_PER_CLUSTER = 40
+"""Clusters per recording: one per this many beats, between 2 and :data:`MAX_CLUSTERS`."""
+MAX_CLUSTERS = 40
+CLUSTER_WEIGHT = 0.5
+"""Share of a beat's adapted probabilities that comes from its family's mean."""
+
+
+def check_adaptations(methods: Sequence[str] | None) -> tuple[str, ...]:
+    """The asked-for adaptations in the order they apply; unknown names are errors."""
+    methods = tuple(methods or ())
+    unknown = [m for m in methods if m not in ADAPTATIONS]
+    if unknown:
+        raise EcgError(f"unknown adaptation {unknown[0]!r}; choose from: {', '.join(ADAPTATIONS)}")
+    return tuple(m for m in ADAPTATIONS if m in methods)
+
+
+def adapted_proba(
+    model: nn.Module,
+    x: np.ndarray,
+    features: np.ndarray | None,
+    methods: Sequence[str],
+    rr: np.ndarray | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Class probabilities of one recording's beats after adapting ``model`` to them.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Eval-mode model, called as ``model(x)`` or ``model(x, features)``; not changed
+        (adaptations work on a copy).
+    x : ndarray, shape (n_beats, 187)
+        The recording's beats at 120 Hz, in time order.
+    features : ndarray, shape (n_beats, k), or None
+        Their per-beat features, as the model takes them.
+    methods : sequence of str
+        Names from :data:`ADAPTATIONS` (an empty sequence: no adaptation).
+    rr : ndarray, shape (n_beats, 4), optional
+        RR intervals in seconds (:func:`~ecg_utils.beats.rr_features`), which the
+        ``clusters`` adaptation needs.
+    seed : int
+        Seed of the fine-tuning batches and the clustering.
+
+    Returns
+    -------
+    ndarray, shape (n_beats, 5), float32
+    """
+    methods = check_adaptations(methods)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if len(x) == 0:
+        return np.zeros((0, len(CLASS_NAMES)), np.float32)
+    if features is not None and features.shape[1] == 0:
+        features = None
+    if "batchnorm" in methods:
+        model = recompute_statistics(model, x, features)
+    proba = predict_proba(model, x, features)
+    if "self_training" in methods:
+        model = self_train(model, x, features, proba, seed)
+        proba = predict_proba(model, x, features)
+    if "clusters" in methods:
+        if rr is None:
+            raise EcgError("the clusters adaptation needs the beats' RR intervals")
+        proba = cluster_consistent(proba, x, rr, seed)
+    return proba
+
+
+def adapted_beats_proba(loaded, beats: Beats, methods: Sequence[str], seed: int = 0):
+    """:func:`adapted_proba` for each recording of a :class:`Beats` set, separately.
+
+    ``loaded`` is a :class:`~ecg_utils.checkpoint.LoadedModel`. Returns ``(n_beats, 5)``
+    probabilities in the order of ``beats``.
+    """
+    out = np.zeros((len(beats), len(CLASS_NAMES)), np.float32)
+    for rec in dict.fromkeys(beats.record.tolist()):
+        idx = np.flatnonzero(beats.record == rec)
+        part = beats.subset(idx)
+        feats = beat_features(part, loaded.feature_set) if loaded.feature_set else None
+        out[idx] = adapted_proba(loaded.model, part.x, feats, methods, part.rr, seed)
+    return out
+
+
+def recompute_statistics(model: nn.Module, x: np.ndarray, features: np.ndarray | None):
+    """A copy of ``model`` whose BatchNorm statistics are those of these beats."""
+    from .training import recompute_batchnorm
+
+    xt = torch.from_numpy(x).unsqueeze(1)
+    ft = torch.zeros((len(x), 0)) if features is None else torch.from_numpy(features)
+    return recompute_batchnorm(model, xt, ft, batch_size=256)
+
+
+def _head(model: nn.Module) -> nn.Module:
+    """The layers after the convolutions: ``head`` (ResNet1D) or ``fc1``/``fc2`` (ECG1DCNN)."""
+    head = getattr(model, "head", None)
+    if head is not None:
+        return head
+    return nn.ModuleList([m for m in model.modules() if isinstance(m, nn.Linear)])
+
+
+def self_train(
+    model: nn.Module,
+    x: np.ndarray,
+    features: np.ndarray | None,
+    proba: np.ndarray,
+    seed: int = 0,
+) -> nn.Module:
+    """A copy of ``model`` whose head is fine-tuned on its own confident predictions.
+
+    Beats whose highest probability is at least :data:`CONFIDENT` keep their predicted
+    class as a label; each class's loss is weighted by the inverse of its pseudo-label
+    count, so the recording's dominant class does not swamp the rest. The convolutions
+    and BatchNorm statistics stay as they are. With fewer than two pseudo-labelled
+    classes there is nothing to learn, and the copy is returned unchanged.
+    """
+    tuned = copy.deepcopy(model).eval()
+    confident = proba.max(axis=1) >= CONFIDENT
+    labels = proba.argmax(axis=1)[confident]
+    if len(np.unique(labels)) < 2:
+        return tuned
+    generator = torch.Generator().manual_seed(seed)
+    counts = np.bincount(labels, minlength=len(CLASS_NAMES)).astype(np.float64)
+    inverse = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
+    weight = torch.tensor(inverse, dtype=torch.float32)
+    weight = weight / weight[weight > 0].mean()
+    criterion = nn.CrossEntropyLoss(weight=weight)
+    head = _head(tuned)
+    for p in tuned.parameters():
+        p.requires_grad_(False)
+    for p in head.parameters():
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam([p for p in head.parameters()], lr=SELF_TRAINING_LR)
+    xt = torch.from_numpy(x[confident]).unsqueeze(1)
+    ft = None if features is None else torch.from_numpy(features[confident])
+    yt = torch.from_numpy(labels.astype(np.int64))
+    head.train()  # dropout on in the head; BatchNorm layers (in the trunk) stay in eval
+    for _ in range(SELF_TRAINING_EPOCHS):
+        order = torch.randperm(len(yt), generator=generator)
+        for start in range(0, len(order), 128):
+            b = order[start : start + 128]
+            logits = tuned(xt[b]) if ft is None else tuned(xt[b], ft[b])
+            loss = criterion(logits, yt[b])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    for p in tuned.parameters():
+        p.requires_grad_(True)
+    return tuned.eval()
+
+
+def cluster_consistent(
+    proba: np.ndarray, x: np.ndarray, rr: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """Probabilities pulled towards the mean of each beat's family.
+
+    Families are k-means clusters (one per :data:`BEATS_PER_CLUSTER` beats, at most
+    :data:`MAX_CLUSTERS`) of the beat's first 8 principal components (fitted on this
+    recording) and its RR ratios (previous and next RR over the local median, so
+    premature beats of one shape form their own family), all standardised. Each beat
+    keeps ``1 - CLUSTER_WEIGHT`` of its own probabilities.
+
+    Parameters
+    ----------
+    proba : ndarray, shape (n_beats, 5)
+    x : ndarray, shape (n_beats, 187)
+        Beats at 120 Hz.
+    rr : ndarray, shape (n_beats, 4)
+        RR intervals in seconds.
+
+    Returns
+    -------
+    ndarray, shape (n_beats, 5), float32
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    n = len(x)
+    k = int(np.clip(n // BEATS_PER_CLUSTER, 2, MAX_CLUSTERS))
+    if n < 2 * k:
+        return proba.astype(np.float32)
+    shape = PCA(n_components=min(8, n - 1), random_state=seed).fit_transform(x)
+    rhythm = context_features(rr)[:, :2]  # previous and next RR over the local median
+    z = np.concatenate([shape, rhythm], axis=1)
+    z = (z - z.mean(axis=0)) / (z.std(axis=0) + 1e-6)
+    z[:, -2:] *= 2.0  # prematurity matters as much as several shape components
+    families = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(z)
+    means = np.zeros((k, proba.shape[1]))
+    np.add.at(means, families, proba)
+    means /= np.bincount(families, minlength=k)[:, None]
+    return ((1 - CLUSTER_WEIGHT) * proba + CLUSTER_WEIGHT * means[families]).astype(np.float32)
