@@ -1,4 +1,5 @@
-"""Study steps for new patients that come after training: the adaptation ablation.
+"""Study steps for new patients that come after training: the adaptation ablation and
+the sequence head.
 
 The benchmark model (trained on DS1) and the product model (trained on all 48 records)
 are both cross-validated over folds of whole records; their fold models never saw the
@@ -19,6 +20,7 @@ import numpy as np
 from .beats import CLASS_NAMES, Beats
 from .checkpoint import LoadedModel, load_fold_models, load_model
 from .evaluation import classification_metrics
+from .inference import predict_beats
 from .models import add_logit_offsets
 from .unsupervised import adapted_beats_proba
 
@@ -110,4 +112,60 @@ def adaptation_ablation(
         "kept": kept,
         "keep_gain": KEEP_GAIN,
         "classes": list(CLASS_NAMES),
+    }
+
+
+def sequence_ablation(results_dir: Path, beats: Beats, benchmark: str, test_idx: np.ndarray):
+    """A sequence head (:mod:`ecg_utils.sequence`) stacked on the benchmark candidate.
+
+    Judged on the candidate's DS1 record folds (heads trained on the other folds'
+    out-of-fold probabilities), with its own balanced offsets chosen on its pooled
+    out-of-fold output; then a head trained on all of DS1 reads the final model's DS2
+    probabilities (read after the choice). It would be kept if it beat the beat model's
+    pooled score by :data:`KEEP_GAIN`.
+    """
+    from .ensemble import out_of_fold_proba
+    from .sequence import (
+        SequenceConfig,
+        cross_validate_head,
+        head_proba,
+        sequence_inputs,
+        train_head,
+    )
+    from .training import TrainConfig, choose_class_offsets
+
+    result = json.loads((results_dir / f"{benchmark}.json").read_text())
+    cv, weights = result["cross_validation"], Path(result["weights"])
+    cfg = TrainConfig.from_dict(result["config"])
+    held = [record for fold in cv["folds"] for record in fold]
+    side = beats.subset(np.flatnonzero(np.isin(beats.record, held)))
+    t0 = time.perf_counter()
+    proba = out_of_fold_proba(weights, side, cv["folds"])
+    seq_cfg = SequenceConfig()
+    head_oof = cross_validate_head(proba, side, cv["folds"], seq_cfg)
+    offsets, score = choose_class_offsets(head_oof, side.y, cfg)
+    oof_pred = (np.log(np.clip(head_oof, 1e-12, None)) + offsets).argmax(1)
+    head = train_head(sequence_inputs(proba, side), side, seq_cfg)
+    seconds = time.perf_counter() - t0
+    loaded = load_model(weights)
+    test = beats.subset(test_idx)
+    balanced = np.asarray(cv["operating_points"]["balanced"])
+    # the weights hold the balanced offsets; the head reads probabilities without them
+    raw = predict_beats(loaded, test) * np.exp(-balanced)
+    raw /= raw.sum(axis=1, keepdims=True)
+    test_proba = head_proba(head, sequence_inputs(raw, test), test)
+    test_pred = (np.log(np.clip(test_proba, 1e-12, None)) + offsets).argmax(1)
+    base = cv["score"]
+    return {
+        "benchmark": benchmark,
+        "config": seq_cfg.to_dict(),
+        "n_parameters": sum(p.numel() for p in head.parameters()),
+        "beat_model_score": base,
+        "score": score,
+        "class_bias": offsets,
+        "out_of_fold": classification_metrics(side.y, oof_pred),
+        "test": classification_metrics(test.y, test_pred),
+        "seconds": seconds,
+        "keep_gain": KEEP_GAIN,
+        "helps": bool(score >= base + KEEP_GAIN),
     }

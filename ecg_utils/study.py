@@ -888,6 +888,27 @@ def adaptation_check(
     write_json(out, {**result, "weights_sha256": digests})
 
 
+def sequence_check(opts: StudyOptions, beats: Beats, benchmark: str, split: Split) -> None:
+    """The sequence head stacked on the best single benchmark candidate
+    (:func:`~ecg_utils.new_patients.sequence_ablation`); skipped when current."""
+    from .checkpoint import fold_models_path
+    from .new_patients import sequence_ablation
+
+    weights = opts.runs_dir / f"{benchmark}.pth"
+    if not fold_models_path(weights).exists():
+        return
+    out = opts.results_dir / "sequence.json"
+    digest = _sha256(weights)
+    if out.exists() and not opts.force:
+        try:
+            if json.loads(out.read_text()).get("weights_sha256") == digest:
+                return
+        except (json.JSONDecodeError, OSError):
+            pass
+    result = sequence_ablation(opts.results_dir, beats, benchmark, split.test)
+    write_json(out, {**result, "weights_sha256": digest})
+
+
 def _sha256(path: Path) -> str:
     import hashlib
 
@@ -998,6 +1019,7 @@ def run_study(opts: StudyOptions) -> dict:
         single = choose_shipped(opts.results_dir, ensembles=False)[UNSEEN_PATIENT_TARGET]
         product = PRODUCT if _result_of(opts.results_dir, PRODUCT) else None
         adaptation_check(opts, beats, single, product, named["inter-patient"])
+        sequence_check(opts, beats, single, named["inter-patient"])
     summary = {
         "experiments": sorted(done),
         "quick": opts.quick,

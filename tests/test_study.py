@@ -186,6 +186,9 @@ def test_operating_points_curves_and_adaptation_are_recorded(quick_study):
     adaptation = read(quick_study / "results" / "adaptation.json")
     assert [v["variant"] for v in adaptation["variants"]][0] == "none"
     assert adaptation["kept"] in {v["variant"] for v in adaptation["variants"]}
+    sequence = read(quick_study / "results" / "sequence.json")
+    assert sequence["benchmark"] == "relative_ip" and isinstance(sequence["helps"], bool)
+    assert set(sequence["test"]["classes"]) == set(sequence["out_of_fold"]["classes"])
     none = adaptation["variants"][0]["benchmark"]
     assert (
         none["out_of_fold"]
