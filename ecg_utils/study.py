@@ -959,13 +959,28 @@ def _result_of(results_dir: Path, name: str) -> dict:
 
 
 def ship(result: dict, out_dir: Path) -> None:
-    """Copy an experiment's weights and metadata to their shipping place."""
+    """Copy an experiment's weights and metadata to their shipping place.
+
+    A run whose weights are not in this checkout's ``runs/`` (trained in an earlier
+    session; ``runs/`` is not committed) is left shipped as it is, provided the shipped
+    copy is that run's (same training configuration); anything else is an error.
+    """
     import shutil
 
     from ._io import atomic_path
+    from .checkpoint import read_metadata
 
     src = Path(result["weights"])
     dst = out_dir / result["ship_as"]
+    if not src.exists():
+        shipped = read_metadata(dst).get("train_config") if dst.exists() else None
+        if shipped == result["config"]:
+            return
+        raise EcgError(
+            f"the weights of {result['name']} are missing and {dst} is another model's: "
+            f"retrain it (python -m ecg_utils run --only {result['name']})",
+            src,
+        )
     for a, b in ((src, dst), (src.with_suffix(".json"), dst.with_suffix(".json"))):
         with atomic_path(b) as tmp:
             shutil.copyfile(a, tmp)
