@@ -24,6 +24,7 @@ cross-validation); its DS1 -> DS2 figures are the inter-patient table's."""
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "adaptation": ("adapt",),
     "beats": (
         "AAMI_CLASSES",
         "BEAT_LENGTH",

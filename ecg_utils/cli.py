@@ -229,6 +229,8 @@ def cmd_evaluate(args) -> int:
 
     loaded = load_model(args.weights)  # bad weights fail before the data is read
     loaded = with_operating_point(loaded, args.sensitivity)
+    if args.protocol == "patient-specific":
+        return _evaluate_patient_specific(args, loaded)
     beats, split = _load_protocol_data(args, args.protocol)
     seen = _seen_in_training(loaded, args.protocol)
     if seen and not args.quiet:
@@ -257,6 +259,52 @@ def cmd_evaluate(args) -> int:
                 f"  {name}: Se {fmt_pct(c['sensitivity'])} %  +P {fmt_pct(c['ppv'])} %  "
                 f"F1 {c['f1']:.3f}  (n={c['support']})"
             )
+    return 0
+
+
+def _evaluate_patient_specific(args, loaded) -> int:
+    from .evaluation import fmt_pct
+    from .patient_specific import evaluate_patient_specific
+    from .sources import default_cache_dir, resolve_mitdb_dir
+
+    mitdb = resolve_mitdb_dir(args.mitdb_dir, cache_dir=args.cache_dir or default_cache_dir())
+    seen = _seen_in_training(loaded, "inter-patient")
+    if seen and not args.quiet:
+        print(f"warning: {args.weights} was trained on the DS2 records", file=sys.stderr)
+    from .splits import DS2
+
+    records = tuple(r for r in DS2 if (Path(mitdb) / f"{r}.hea").exists())
+    if not records:
+        raise EcgError("no DS2 record found for the patient-specific protocol", mitdb)
+    if len(records) < len(DS2) and not args.quiet:
+        missing = ", ".join(sorted(set(DS2) - set(records)))
+        print(f"note: DS2 records not found, left out: {missing}", file=sys.stderr)
+    result = evaluate_patient_specific(
+        loaded, mitdb, records=records, minutes=args.labelled_minutes, n_boot=args.bootstrap
+    )
+    metrics = result["adapted"]
+    if args.json:
+        keys = ("n_beats", "accuracy", "macro_f1", "classes")
+        out = {"protocol": "patient-specific", **{k: metrics[k] for k in keys}}
+        out["operating_point"] = args.sensitivity
+        out["test_records_seen_in_training"] = seen
+        out["labelled_minutes"] = args.labelled_minutes
+        out["records"] = list(records)
+        if args.bootstrap:
+            out["ci"] = metrics["ci"]
+        print(json.dumps(out))
+        return 0
+    print(
+        f"protocol patient-specific: {metrics['n_beats']} beats scored after the first "
+        f"{args.labelled_minutes:g} labelled minutes of each DS2 record"
+    )
+    for label, m in (("adapted", metrics), ("without adaptation", result["global"])):
+        c = m["classes"]
+        print(
+            f"  {label}: accuracy {fmt_pct(m['accuracy'])} %, S Se {fmt_pct(c['S']['sensitivity'])}"
+            f" / +P {fmt_pct(c['S']['ppv'])} %, V Se {fmt_pct(c['V']['sensitivity'])} / +P "
+            f"{fmt_pct(c['V']['ppv'])} %"
+        )
     return 0
 
 
@@ -353,6 +401,55 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_adapt(args) -> int:
+    import pandas as pd
+
+    from .adaptation import adapt
+    from .checkpoint import save_model
+    from .predict import read_input
+
+    kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
+    if kind == "beats":
+        raise EcgError("adaptation needs a recording, not single beats", args.path)
+    record = Path(args.path).with_suffix("").name
+    peaks, labels, source = None, None, args.labels
+    if args.ann:
+        from .beats import annotated_beats
+        from .records import read_annotations
+
+        if kind != "record":
+            raise EcgError("--ann needs a WFDB record", args.path)
+        samples, symbols = read_annotations(extra["record_path"], args.ann)
+        peaks, classes = annotated_beats(samples, symbols)
+        if args.labels is None:  # the annotations label the first minutes
+            source = extra["record_path"].with_suffix(f".{args.ann}")
+            first = peaks < args.minutes * 60 * fs
+            labels = list(zip(peaks[first], classes[first], strict=True))
+    if args.labels is not None:
+        try:
+            labels = pd.read_csv(args.labels)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise EcgError(f"cannot read labels: {exc}", args.labels) from None
+        named = labels.get("record")
+        if named is not None and set(named.astype(str)) - {record}:
+            others = ", ".join(sorted(set(named.astype(str)) - {record}))
+            raise EcgError(f"labels are for record(s) {others}, not {record}", args.labels)
+    elif not args.ann:
+        raise EcgError("give the labelled beats: --labels LABELS.csv or --ann atr")
+    try:
+        loaded = adapt(args.weights, data, fs, labels, r_peaks=peaks, record=record)
+    except EcgError as exc:
+        if exc.path is None:
+            raise EcgError(exc.problem, source) from None
+        raise
+    save_model(loaded.model, args.out, loaded.meta)
+    patient = loaded.meta["patient"]
+    counts = ", ".join(f"{k} {v}" for k, v in patient["labels_per_class"].items() if v)
+    n = patient["n_labels"]
+    print(f"saved {args.out}: adapted to {record} from {n} labelled beats ({counts})")
+    return 0
+
+
 def cmd_explain(args) -> int:
     from .checkpoint import load_model
     from .explain import plot_explanations
@@ -435,8 +532,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate weights on a protocol's test side")
     _add_data_args(p)
     p.add_argument("--weights", type=Path, required=True)
-    p.add_argument("--protocol", choices=("kaggle", "inter-patient"), default="kaggle")
+    p.add_argument(
+        "--protocol", choices=("kaggle", "inter-patient", "patient-specific"), default="kaggle"
+    )
     _add_sensitivity_arg(p)
+    p.add_argument(
+        "--labelled-minutes",
+        type=_positive_float,
+        default=5.0,
+        help="patient-specific: minutes at the start of each DS2 record whose labels adapt "
+        "the model (the rest is scored)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bootstrap", type=_int, default=0, help="bootstrap resamples for CIs")
     p.set_defaults(func=cmd_evaluate)
@@ -473,6 +579,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed-weights", type=Path, help="the seed's ecg_cnn.pth for the fidelity check"
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("adapt", help="adapt a model to one patient from labelled beats")
+    p.add_argument("path", type=Path, help="WFDB record (.hea) or CSV/NPY of samples")
+    p.add_argument("--weights", type=Path, help="model to adapt (default: DEFAULT_WEIGHTS)")
+    p.add_argument("--labels", type=Path, help="CSV of labelled beats: sample,class[,record]")
+    p.add_argument("--ann", help="annotation extension: its beats in the first --minutes label")
+    p.add_argument("--minutes", type=_positive_float, default=5.0, help="labelled minutes (--ann)")
+    p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
+    p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
+    p.add_argument("--out", type=Path, required=True, help="adapted weights (.pth)")
+    p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("explain", help="Grad-CAM figure of test beats (correct and wrong)")
     _add_data_args(p)

@@ -26,10 +26,13 @@ class ECG1DCNN(nn.Module):
         self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(self.embed(x)))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The beat's representation before the last layer, ``(batch, 128)``."""
         x = self.pool(torch.relu(self.bn1(self.conv1(x))))
         x = self.pool(torch.relu(self.bn2(self.conv2(x))))
-        x = self.dropout(torch.relu(self.fc1(x.flatten(1))))
-        return self.fc2(x)
+        return torch.relu(self.fc1(x.flatten(1)))
 
 
 class ResBlock1d(nn.Module):
@@ -103,6 +106,11 @@ class ResNet1D(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head[3](self.head[2](self.embed(x, features)))
+
+    def embed(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """The beat's representation before the last layer, ``(batch, 64)``: what the
+        convolutions and the features say of it, after the head's hidden layer."""
         z = self.stages(self.stem(x)).mean(dim=2)
         if self.wide:
             scalars = features[:, : self.n_features - self.wide]
@@ -111,7 +119,7 @@ class ResNet1D(nn.Module):
             z = torch.cat([z, scalars, w], dim=1)
         elif self.n_features:
             z = torch.cat([z, features], dim=1)
-        return self.head(z)
+        return self.head[1](self.head[0](z))
 
 
 def _stem(width: int) -> nn.Sequential:
@@ -166,6 +174,89 @@ class Ensemble(nn.Module):
         mean = torch.stack(probs).mean(dim=0)
         return torch.log(mean.clamp_min(1e-12)) + self.logit_offsets
 
+    def embed(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """The members' representations side by side, ``(batch, k * d)``."""
+        return torch.cat([embed(m, x, features) for m in self.members], dim=1)
+
+
+def embed(model: nn.Module, x: torch.Tensor, features: torch.Tensor | None = None):
+    """``model.embed`` called as the model is (with features only when it takes them)."""
+    if getattr(model, "n_features", 0):
+        return model.embed(x, features)
+    return model.embed(x)
+
+
+class PatientAdapted(nn.Module):
+    """A model plus a memory of one patient's labelled beats (nearest neighbours).
+
+    The output mixes the base model's probabilities with the vote of the ``k`` labelled
+    beats nearest to each beat in the base model's representation (:func:`embed`,
+    standardised by the memory's own mean and spread):
+    ``log((1 - weight) * softmax(base(x)) + weight * knn(x))``. A beat of this patient
+    that looks like one the analyst labelled takes that label; one unlike any keeps
+    mostly the base model's judgement (its vote is spread by the smoothing).
+
+    Parameters
+    ----------
+    base : str
+        Architecture of the base model (a key of :data:`MODELS`).
+    base_args : dict
+        Its keyword arguments.
+    n_labelled : int
+        Labelled beats in the memory.
+    embed_dim : int
+        Length of the base model's representation.
+    k : int
+        Neighbours that vote.
+    weight : float
+        Share of the vote in the output probabilities.
+    """
+
+    def __init__(
+        self,
+        base: str = "resnet1d",
+        base_args: dict | None = None,
+        n_labelled: int = 1,
+        embed_dim: int = 64,
+        k: int = 5,
+        weight: float = 0.5,
+    ):
+        super().__init__()
+        if base == "patient" or base not in MODELS:
+            raise ValueError(f"unknown base architecture {base!r}")
+        self.base = build_model(base, **dict(base_args or {}))
+        self.n_features = getattr(self.base, "n_features", 0)
+        self.wide = getattr(self.base, "wide", 0)
+        self.k, self.weight = int(k), float(weight)
+        self.n_classes = [m for m in self.base.modules() if isinstance(m, nn.Linear)][
+            -1
+        ].out_features
+        self.register_buffer("memory", torch.zeros(n_labelled, embed_dim))
+        self.register_buffer("memory_labels", torch.zeros(n_labelled, dtype=torch.long))
+        self.register_buffer("center", torch.zeros(embed_dim))
+        self.register_buffer("scale", torch.ones(embed_dim))
+
+    def remember(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+        """Store the labelled beats' representations ``(n_labelled, embed_dim)``."""
+        with torch.no_grad():
+            self.center.copy_(embeddings.mean(0))
+            self.scale.copy_(embeddings.std(0, unbiased=False).clamp_min(1e-3))
+            self.memory.copy_((embeddings - self.center) / self.scale)
+            self.memory_labels.copy_(labels)
+
+    def vote(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """The nearest labelled beats' class shares ``(batch, classes)``, smoothed."""
+        z = (embed(self.base, x, features) - self.center) / self.scale
+        k = min(self.k, len(self.memory))
+        nearest = torch.cdist(z, self.memory).topk(k, largest=False).indices
+        votes = nn.functional.one_hot(self.memory_labels[nearest], self.n_classes)
+        return (votes.sum(1).float() + 0.1) / (k + 0.1 * self.n_classes)
+
+    def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.base(x) if not self.n_features else self.base(x, features)
+        mixed = (1 - self.weight) * torch.softmax(logits, 1) + self.weight * self.vote(x, features)
+        return torch.log(mixed.clamp_min(1e-12))
+
 
 def add_logit_offsets(model: nn.Module, offsets) -> None:
     """Add per-class offsets to the output logits, in place: to an ensemble's
@@ -181,6 +272,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "ecg1dcnn": ECG1DCNN,
     "resnet1d": ResNet1D,
     "ensemble": Ensemble,
+    "patient": PatientAdapted,
 }
 """Architecture name -> class, as recorded in weight metadata."""
 

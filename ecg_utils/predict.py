@@ -146,6 +146,47 @@ def classify_record(
         One row per beat: ``sample``, ``time_s``, ``label`` (0–4), ``class``
         (N/S/V/F/Q) and ``prob_N`` … ``prob_Q``.
     """
+    from .operating import with_operating_point
+
+    fs = _check_fs(fs)
+    loaded = with_operating_point(resolve_weights(weights), sensitivity)
+    peaks, beats, feats = recording_inputs(signal, fs, r_peaks, lead, loaded.feature_set)
+    if len(peaks) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
+    proba = predict_proba(loaded.model, beats, feats, batch_size=batch_size)
+    return beats_table(peaks, fs, proba)
+
+
+def recording_inputs(
+    signal: np.ndarray,
+    fs: float,
+    r_peaks: np.ndarray | None,
+    lead: int,
+    feature_set: str | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """What a model reads of one recording: its R peaks, beats and per-beat features.
+
+    Parameters
+    ----------
+    signal : ndarray, shape (n_samples,) or (n_samples, n_leads)
+        ECG in mV at ``fs`` Hz.
+    fs : float
+        Sampling rate in Hz.
+    r_peaks : ndarray of int, optional
+        R peaks in samples; detected when None (sorted, deduplicated, clipped).
+    lead : int
+        Column of a 2-D ``signal``.
+    feature_set : str or None
+        The model's feature set.
+
+    Returns
+    -------
+    peaks : ndarray of int, shape (n_beats,)
+        R peaks at ``fs``.
+    beats : ndarray, shape (n_beats, 187)
+        Beats at 120 Hz.
+    features : ndarray, shape (n_beats, k), or None
+    """
     fs = _check_fs(fs)
     x = _one_lead(signal, lead)
     if r_peaks is None:
@@ -155,16 +196,11 @@ def classify_record(
     else:
         peaks = np.unique(np.asarray(r_peaks, dtype=np.int64))
         peaks = peaks[(peaks >= 0) & (peaks < len(x))]
-    from .operating import with_operating_point
-
-    loaded = with_operating_point(resolve_weights(weights), sensitivity)
     if len(peaks) == 0:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
+        return peaks, np.zeros((0, BEAT_LENGTH), np.float32), None
     x_seg, fs_seg, peaks_seg = at_training_rate(x, fs, peaks)
     beats = segment_in_chunks(x_seg, fs_seg, peaks_seg)
-    feats = recording_features(loaded.meta.get("feature_set"), beats, x_seg, fs_seg, peaks_seg)
-    proba = predict_proba(loaded.model, beats, feats, batch_size=batch_size)
-    return beats_table(peaks, fs, proba)
+    return peaks, beats, recording_features(feature_set, beats, x_seg, fs_seg, peaks_seg)
 
 
 def recording_features(

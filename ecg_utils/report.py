@@ -13,7 +13,12 @@ from pathlib import Path
 from ._io import EcgError, write_text_atomic
 from .beats import CLASS_NAMES
 from .evaluation import fmt_pct, metrics_table_markdown
-from .report_new_patients import IP_GOALS, new_patient_training_rows, section_new_patients
+from .report_new_patients import (
+    IP_GOALS,
+    new_patient_training_rows,
+    section_new_patients,
+    section_patient_specific,
+)
 from .study import (
     PRODUCT_TARGET,
     UNSEEN_PATIENT_TARGET,
@@ -843,6 +848,7 @@ def render_report(results: dict) -> str:
         section_dataset(results),
         section_targets(results),
         section_new_patients(results),
+        section_patient_specific(results),
         section_fidelity(results),
         _protocol_section(
             results,

@@ -84,11 +84,8 @@ def _ci_cell(scores: dict, ci: dict | None, key: str) -> str:
 
 
 def _goal_text(c: dict) -> str:
-    """Which of the S and V goals a set of per-class figures meets."""
-    met = [
-        k for k, (se, ppv) in IP_GOALS.items() if c[k]["sensitivity"] >= se and c[k]["ppv"] >= ppv
-    ]
-    return ", ".join(met) if met else "none"
+    """Which of the inter-patient S and V goals a set of per-class figures meets."""
+    return _goal_text_for(c, IP_GOALS)
 
 
 def _shipped(results: dict, target: str) -> dict | None:
@@ -428,3 +425,80 @@ def new_patient_training_rows(results: dict) -> list[tuple[str, str, bool]]:
             )
         )
     return rows
+
+
+PATIENT_GOALS = {"S": (0.90, 0.80), "V": (0.97, 0.95)}
+"""Patient-specific goals: (sensitivity, positive predictivity) per class."""
+
+
+def section_patient_specific(results: dict) -> str:
+    """The patient-specific protocol: the first minutes of each DS2 record labelled."""
+    r = results.get("patient_specific")
+    if not r:
+        return ""
+    rows = []
+    for label, m in (
+        ("without adaptation (same beats)", r["global"]),
+        ("adapted to each patient", r["adapted"]),
+    ):
+        ci = m.get("ci") or {}
+        cells = []
+        for k in "SV":
+            kci = ci.get("classes", {}).get(k)
+            cells.append(
+                f"{_ci_cell(m['classes'][k], kci, 'sensitivity')} / "
+                f"{_ci_cell(m['classes'][k], kci, 'ppv')}"
+            )
+        rows.append(f"| {label} | {_ci_cell(m, ci, 'accuracy')} | {cells[0]} | {cells[1]} |")
+    goals = "; ".join(
+        f"{k} Se ≥ {100 * se:.0f} % with +P ≥ {100 * ppv:.0f} %"
+        for k, (se, ppv) in PATIENT_GOALS.items()
+    )
+    met = _goal_text_for(r["adapted"]["classes"], PATIENT_GOALS)
+    per = r["per_record"]
+    changes = sorted(per.items(), key=lambda kv: kv[1]["errors_adapted"] - kv[1]["errors_global"])
+    worse = [(rec, v) for rec, v in changes if v["errors_adapted"] > v["errors_global"]]
+    best = "; ".join(
+        f"{rec}: {v['errors_global']:,} → {v['errors_adapted']:,} errors"
+        for rec, v in changes[:4]
+        if v["errors_adapted"] < v["errors_global"]
+    )
+    worse_text = (
+        "Records that got worse: "
+        + "; ".join(
+            f"{rec} ({v['errors_global']:,} → {v['errors_adapted']:,} errors, S found "
+            f"{v['S_found_global']} → {v['S_found_adapted']} of {v['S']}, V found "
+            f"{v['V_found_global']} → {v['V_found_adapted']} of {v['V']})"
+            for rec, v in worse
+        )
+        + "."
+        if worse
+        else "No record got worse."
+    )
+    n_boot = (r["adapted"].get("ci") or {}).get("n_boot", 0)
+    return f"""## Patient-adaptive mode (labelled beats from each patient)
+
+AAMI EC57's patient-specific protocol: the reference labels of the first
+{r["minutes"]:g} minutes of each DS2 record adapt the benchmark model
+(`{r["experiment"]}`, trained on DS1) to that patient, and only the beats after them are
+scored, by the adapted and by the unadapted model. Adaptation keeps the model and adds a
+memory of the patient's labelled beats: each beat's probabilities are averaged with the vote
+of its 5 nearest labelled beats in the model's own representation
+(`python -m ecg_utils adapt RECORD --ann atr --minutes 5 --out patient.pth`, or
+`ecg_utils.adapt`). It takes {r["seconds_per_record"]:.2f} s per record on 2 cores. This
+table never mixes with the strict inter-patient one: here each patient's own labels are used.
+
+{_table(["model", "accuracy (%)", "S Se / +P (%)", "V Se / +P (%)"], rows)}
+
+95 % intervals from {n_boot} bootstrap resamples of records. Goals: {goals}; met: {met}.
+Largest gains: {best or "none"}. {worse_text}
+
+Not built yet (issue 11): the few-labels protocol (k = 5-50 beats chosen by a cluster review)
+and the `clusters` command for reviewing beat families.
+"""
+
+
+def _goal_text_for(c: dict, goals: dict) -> str:
+    """Which of ``goals`` (class -> (Se, +P)) a set of per-class figures meets."""
+    met = [k for k, (se, ppv) in goals.items() if c[k]["sensitivity"] >= se and c[k]["ppv"] >= ppv]
+    return ", ".join(met) if met else "none"

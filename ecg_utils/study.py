@@ -742,21 +742,26 @@ def out_of_fold_summary(side: Beats, proba: np.ndarray, points: dict, n_boot: in
     Returns
     -------
     dict
-        ``ci``: record-bootstrap intervals at the balanced point; ``high``: metrics at
-        the high-sensitivity point, with ``ci``; ``curves``: S and V sensitivity/+P as
-        each class's offset sweeps its grid (the other classes at the balanced point).
+        ``ci``: record-bootstrap intervals at the balanced point (None when ``n_boot``
+        is 0); ``high``: metrics at the high-sensitivity point, with ``ci``; ``curves``:
+        S and V sensitivity/+P as each class's offset sweeps its grid (the other classes
+        at the balanced point).
     """
     from .operating import sensitivity_curve
 
     def pred(point):
         return (np.log(np.clip(proba, 1e-12, None)) + np.asarray(points[point])).argmax(1)
 
+    def ci(pred):
+        if not n_boot:
+            return None
+        return bootstrap_ci(side.y, pred, groups=side.record, n_boot=n_boot, seed=0)
+
     balanced, high = pred("balanced"), pred("high")
-    ci = bootstrap_ci(side.y, balanced, groups=side.record, n_boot=n_boot, seed=0)
     high_metrics = classification_metrics(side.y, high)
-    high_metrics["ci"] = bootstrap_ci(side.y, high, groups=side.record, n_boot=n_boot, seed=0)
+    high_metrics["ci"] = ci(high)
     curves = {c: sensitivity_curve(proba, side.y, c, points["balanced"]) for c in ("S", "V")}
-    return {"ci": ci, "high": high_metrics, "curves": curves}
+    return {"ci": ci(balanced), "high": high_metrics, "curves": curves}
 
 
 def _test_operating_points(
@@ -909,6 +914,27 @@ def sequence_check(opts: StudyOptions, beats: Beats, benchmark: str, split: Spli
     write_json(out, {**result, "weights_sha256": digest})
 
 
+def patient_specific_check(opts: StudyOptions, benchmark: str) -> None:
+    """The patient-specific protocol on DS2 with the shipped benchmark model
+    (:func:`~ecg_utils.patient_specific.evaluate_patient_specific`); skipped when current."""
+    from .patient_specific import evaluate_patient_specific
+
+    weights = opts.runs_dir / f"{benchmark}.pth"
+    out = opts.results_dir / "patient_specific.json"
+    digest = _sha256(weights)
+    if out.exists() and not opts.force:
+        try:
+            if json.loads(out.read_text()).get("weights_sha256") == digest:
+                return
+        except (json.JSONDecodeError, OSError):
+            pass
+    # smoke runs: three records, and their first 6 s labelled (synthetic records are short)
+    quick = {"records": DS2[:3], "minutes": 0.1, "n_boot": 200} if opts.quick else {}
+    result = evaluate_patient_specific(weights, opts.mitdb_dir, **quick)
+    result.update({"experiment": benchmark, "weights_sha256": digest})
+    write_json(out, result)
+
+
 def _sha256(path: Path) -> str:
     import hashlib
 
@@ -1035,6 +1061,7 @@ def run_study(opts: StudyOptions) -> dict:
         product = PRODUCT if _result_of(opts.results_dir, PRODUCT) else None
         adaptation_check(opts, beats, single, product, named["inter-patient"])
         sequence_check(opts, beats, single, named["inter-patient"])
+        patient_specific_check(opts, ip_model)
     summary = {
         "experiments": sorted(done),
         "quick": opts.quick,

@@ -26,8 +26,9 @@ from .inference import predict_beat_set, predict_proba
 from .models import MODELS, add_logit_offsets, build_model, count_parameters
 from .operating import high_sensitivity_offsets
 
-TRAINABLE = tuple(name for name in MODELS if name != "ensemble")
-"""Architectures one training run can train (an ensemble is assembled from runs)."""
+TRAINABLE = tuple(name for name in MODELS if name not in ("ensemble", "patient"))
+"""Architectures one training run can train (an ensemble is assembled from runs, a
+patient-adapted model from a trained one and a patient's labels)."""
 
 
 @dataclass

@@ -186,6 +186,9 @@ def test_operating_points_curves_and_adaptation_are_recorded(quick_study):
     adaptation = read(quick_study / "results" / "adaptation.json")
     assert [v["variant"] for v in adaptation["variants"]][0] == "none"
     assert adaptation["kept"] in {v["variant"] for v in adaptation["variants"]}
+    patient = read(quick_study / "results" / "patient_specific.json")
+    assert set(patient["per_record"]) == {"100", "103", "105"}
+    assert patient["adapted"]["n_beats"] == patient["global"]["n_beats"] > 0
     sequence = read(quick_study / "results" / "sequence.json")
     assert sequence["benchmark"] == "relative_ip" and isinstance(sequence["helps"], bool)
     assert set(sequence["test"]["classes"]) == set(sequence["out_of_fold"]["classes"])

@@ -1,0 +1,193 @@
+"""Patient-adaptive mode: a few labelled beats of a patient adapt a shipped model.
+
+Holter analysts review beat families and correct them; the AAMI EC57 patient-specific
+protocol lets the first 5 minutes of a recording, labelled by an expert, train the
+classifier for that patient. :func:`adapt` keeps the shipped model unchanged and adds a
+memory of the patient's labelled beats: each new beat's probabilities are mixed with the
+vote of its nearest labelled beats in the model's own representation
+(:class:`~ecg_utils.models.PatientAdapted`). It needs no training, takes well under a
+second for a 30-minute record, and the adapted model saves and loads like any other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._io import EcgError
+from .beats import CLASS_NAMES
+from .checkpoint import LoadedModel
+from .models import PatientAdapted, embed
+
+MATCH_S = 0.15
+"""A label names the beat whose R peak lies within this many seconds of its sample."""
+NEIGHBOURS = 5
+"""Labelled beats that vote for each beat (fewer when fewer are labelled)."""
+VOTE_WEIGHT = 0.5
+"""Share of the labelled beats' vote in the adapted probabilities."""
+
+
+def parse_labels(labels, n_samples: int, source: str | Path | None = None) -> pd.DataFrame:
+    """Labelled beats as a table of ``sample`` (int) and ``label`` (0-4), sorted.
+
+    Parameters
+    ----------
+    labels : DataFrame, ndarray of shape (n, 2), or sequence of (sample, class) pairs
+        Classes as labels 0-4 or names N, S, V, F, Q; a DataFrame needs ``sample`` and
+        ``class`` (or ``label``) columns.
+    n_samples : int
+        Length of the recording: every sample must lie inside it.
+    source : path, optional
+        Named in error messages (the labels file).
+
+    Raises
+    ------
+    EcgError
+        For no labels, samples outside the recording or not whole numbers, or unknown
+        classes.
+    """
+    if isinstance(labels, pd.DataFrame):
+        column = "class" if "class" in labels.columns else "label"
+        if "sample" not in labels.columns or column not in labels.columns:
+            raise EcgError("labels need 'sample' and 'class' columns", source)
+        samples, classes = labels["sample"].to_numpy(), labels[column].to_numpy()
+    else:
+        pairs = list(labels) if labels is not None else []
+        if pairs and any(len(p) != 2 for p in pairs):
+            raise EcgError("labels must be (sample, class) pairs", source)
+        samples = np.array([p[0] for p in pairs]) if pairs else np.zeros(0)
+        classes = np.array([p[1] for p in pairs], dtype=object) if pairs else np.zeros(0)
+    if len(samples) == 0:
+        raise EcgError("no labelled beats: adaptation needs at least one", source)
+    try:
+        as_float = np.asarray(samples, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise EcgError("label samples must be whole numbers", source) from None
+    if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
+        raise EcgError("label samples must be whole numbers", source)
+    outside = (as_float < 0) | (as_float >= n_samples)
+    if outside.any():
+        raise EcgError(
+            f"{int(outside.sum())} label(s) outside the recording (samples 0 to "
+            f"{n_samples - 1}), first at sample {int(as_float[outside][0])}",
+            source,
+        )
+    out = np.array([_class_label(c, source) for c in classes], dtype=np.int64)
+    table = pd.DataFrame({"sample": as_float.astype(np.int64), "label": out})
+    return table.sort_values("sample", kind="stable").reset_index(drop=True)
+
+
+def _class_label(value, source) -> int:
+    text = str(value).strip()
+    if text in CLASS_NAMES:
+        return CLASS_NAMES.index(text)
+    if text.isdigit() and int(text) < len(CLASS_NAMES):
+        return int(text)
+    raise EcgError(f"unknown class {text!r}; use N, S, V, F, Q or 0-{len(CLASS_NAMES) - 1}", source)
+
+
+def adapt(
+    model,
+    signal: np.ndarray,
+    fs: float,
+    labels,
+    r_peaks: np.ndarray | None = None,
+    lead: int = 0,
+    record: str | None = None,
+) -> LoadedModel:
+    """A copy of ``model`` adapted to one patient from some of their labelled beats.
+
+    Parameters
+    ----------
+    model : path or LoadedModel
+        A shipped model (default weights when None); it is not changed.
+    signal : ndarray, shape (n_samples,) or (n_samples, n_leads)
+        The patient's recording in mV at ``fs`` Hz.
+    fs : float
+        Sampling rate in Hz.
+    labels : table or pairs of (sample, class)
+        Labelled beats (see :func:`parse_labels`): sample positions at ``fs`` and AAMI
+        classes. Each names the R peak nearest to it within :data:`MATCH_S`.
+    r_peaks : ndarray of int, optional
+        R peaks of the recording in samples; detected when None.
+    lead : int
+        Column of a 2-D ``signal``.
+    record : str, optional
+        Name of the recording, kept in the metadata.
+
+    Returns
+    -------
+    LoadedModel
+        Whose model is a :class:`~ecg_utils.models.PatientAdapted`; ``meta["patient"]``
+        records the recording, the number of labelled beats per class and the labelled
+        span in samples.
+
+    Raises
+    ------
+    EcgError
+        For bad labels (:func:`parse_labels`), labels that fall on no beat, or a model
+        without the representation adaptation needs.
+    """
+    from .predict import recording_inputs, resolve_weights
+
+    loaded = resolve_weights(model)
+    if not hasattr(loaded.model, "embed") or loaded.meta.get("architecture") == "patient":
+        raise EcgError(
+            f"a {loaded.meta.get('architecture')!r} model cannot be adapted: adaptation "
+            "needs a shipped beat model (ecg1dcnn, resnet1d or an ensemble)"
+        )
+    n_samples = len(signal)
+    table = parse_labels(labels, n_samples)
+    peaks, beats, feats = recording_inputs(signal, fs, r_peaks, lead, loaded.feature_set)
+    matched = match_labels(table["sample"].to_numpy(), peaks, fs)
+    if (matched < 0).all():
+        raise EcgError(f"none of the {len(table)} labels lies within {MATCH_S} s of a beat")
+    keep = matched >= 0
+    beat_idx, beat_labels = matched[keep], table["label"].to_numpy()[keep]
+    x = torch.from_numpy(beats[beat_idx]).unsqueeze(1)
+    f = None if feats is None else torch.from_numpy(feats[beat_idx])
+    with torch.no_grad():
+        memory = embed(loaded.model, x, f)
+    args = {
+        "base": loaded.meta["architecture"],
+        "base_args": loaded.meta.get("model_args", {}),
+        "n_labelled": len(beat_idx),
+        "embed_dim": int(memory.shape[1]),
+        "k": NEIGHBOURS,
+        "weight": VOTE_WEIGHT,
+    }
+    adapted = PatientAdapted(**args)
+    adapted.base.load_state_dict(loaded.model.state_dict())
+    adapted.remember(memory, torch.from_numpy(beat_labels))
+    counts = np.bincount(beat_labels, minlength=len(CLASS_NAMES))
+    meta = {
+        **loaded.meta,
+        "architecture": "patient",
+        "model_args": args,
+        "patient": {
+            "record": record,
+            "n_labels": int(len(beat_idx)),
+            "n_labels_unmatched": int((~keep).sum()),
+            "labels_per_class": dict(zip(CLASS_NAMES, counts.tolist(), strict=True)),
+            "labelled_samples": [int(peaks[beat_idx].min()), int(peaks[beat_idx].max())],
+            "fs": float(fs),
+        },
+    }
+    return LoadedModel(adapted.eval(), meta)
+
+
+def match_labels(samples: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray:
+    """Index of the R peak each label names (nearest within :data:`MATCH_S`), else -1."""
+    if len(peaks) == 0:
+        return np.full(len(samples), -1, np.int64)
+    pos = np.clip(np.searchsorted(peaks, samples), 1, len(peaks) - 1) if len(peaks) > 1 else None
+    if pos is None:
+        nearest = np.zeros(len(samples), np.int64)
+    else:
+        left, right = peaks[pos - 1], peaks[pos]
+        nearest = np.where(np.abs(samples - left) <= np.abs(samples - right), pos - 1, pos)
+    close = np.abs(peaks[nearest] - samples) <= MATCH_S * fs
+    return np.where(close, nearest, -1)
