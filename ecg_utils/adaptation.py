@@ -191,3 +191,143 @@ def match_labels(samples: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarra
         nearest = np.where(np.abs(samples - left) <= np.abs(samples - right), pos - 1, pos)
     close = np.abs(peaks[nearest] - samples) <= MATCH_S * fs
     return np.where(close, nearest, -1)
+
+
+FAMILIES = 20
+"""Families a recording's beats are grouped into for review (``clusters``)."""
+FAMILY_COLUMNS = [
+    "family",
+    "size",
+    "predicted",
+    "class",
+    "rr_ratio",
+    "medoid_sample",
+    "example_samples",
+]
+
+
+def review_families(
+    model,
+    signal: np.ndarray,
+    fs: float,
+    r_peaks: np.ndarray | None = None,
+    lead: int = 0,
+    n_families: int = FAMILIES,
+    seed: int = 0,
+):
+    """Group a recording's beats into families for an analyst to review and correct.
+
+    Families share morphology and prematurity
+    (:func:`~ecg_utils.unsupervised.beat_families`); each gets the class most of its
+    beats are predicted as. The analyst edits the ``class`` column of the family table;
+    :func:`family_labels` then turns it into labelled beats for :func:`adapt`.
+
+    Returns
+    -------
+    families : DataFrame
+        One row per family, largest first: ``family``, ``size``, ``predicted`` (class
+        name), ``class`` (the same, to edit), ``rr_ratio`` (the family's median
+        previous RR over the local median RR: below 1 for premature beats),
+        ``medoid_sample`` (the family's most
+        typical beat, in samples at ``fs``) and ``example_samples`` (up to five beats,
+        spread through the family, separated by spaces).
+    members : DataFrame
+        One row per beat: ``sample``, ``family``, ``predicted``.
+    beats : ndarray, shape (n_beats, 187)
+        The beats at 120 Hz, in the order of ``members`` (for figures).
+    """
+    from .beats import context_features, rr_features
+    from .inference import predict_proba
+    from .predict import recording_inputs, resolve_weights
+    from .unsupervised import beat_families
+
+    loaded = resolve_weights(model)
+    peaks, beats, feats = recording_inputs(signal, fs, r_peaks, lead, loaded.feature_set)
+    if len(peaks) == 0:
+        raise EcgError("no beats found in the recording: nothing to review")
+    pred = predict_proba(loaded.model, beats, feats).argmax(1)
+    rr = rr_features(peaks, fs)
+    families, medoids = beat_families(beats, rr, n_families, seed)
+    ratio = context_features(rr)[:, 0]
+    rows = []
+    for f, medoid in enumerate(medoids):
+        members = np.flatnonzero(families == f)
+        predicted = CLASS_NAMES[int(np.bincount(pred[members], minlength=5).argmax())]
+        spread = members[np.linspace(0, len(members) - 1, min(5, len(members))).astype(int)]
+        rows.append(
+            {
+                "family": f,
+                "size": len(members),
+                "predicted": predicted,
+                "class": predicted,
+                "rr_ratio": round(float(np.median(ratio[members])), 2),
+                "medoid_sample": int(peaks[medoid]),
+                "example_samples": " ".join(str(int(peaks[i])) for i in spread),
+            }
+        )
+    table = pd.DataFrame(rows, columns=FAMILY_COLUMNS)
+    table = table.sort_values(["size", "family"], ascending=[False, True]).reset_index(drop=True)
+    members = pd.DataFrame(
+        {"sample": peaks, "family": families, "predicted": [CLASS_NAMES[p] for p in pred]}
+    )
+    return table, members, beats
+
+
+def family_labels(
+    families: pd.DataFrame, members: pd.DataFrame, source: str | Path | None = None
+) -> tuple[list[tuple[int, int]], int, int]:
+    """Labelled beats from a reviewed family table: each family's class for all its beats.
+
+    Returns
+    -------
+    labels : list of (sample, label)
+    reviewed : int
+        Families reviewed (the labels the analyst gave).
+    changed : int
+        Families whose class the analyst changed from the predicted one.
+    """
+    missing = {"family", "class", "predicted"} - set(families.columns)
+    if missing:
+        raise EcgError(f"family table lacks column(s) {', '.join(sorted(missing))}", source)
+    known = set(members["family"].tolist())
+    unknown = sorted(set(families["family"].tolist()) - known)
+    if unknown:
+        raise EcgError(f"families {unknown[:5]} are not this recording's", source)
+    label_of = {
+        int(f): _class_label(c, source)
+        for f, c in zip(families["family"], families["class"], strict=True)
+    }
+    labels = [
+        (int(s), label_of[int(f)])
+        for s, f in zip(members["sample"], members["family"], strict=True)
+        if int(f) in label_of
+    ]
+    changed = int((families["class"].astype(str) != families["predicted"].astype(str)).sum())
+    return labels, len(label_of), changed
+
+
+def plot_families(families: pd.DataFrame, members: pd.DataFrame, beats: np.ndarray, path):
+    """One panel per family: its medoid beat (bold) over a few of its members."""
+    from matplotlib.figure import Figure
+
+    from .beats import FS_BEAT
+    from .evaluation import _save_figure
+
+    n = len(families)
+    cols = min(5, n)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(3.0 * cols, 2.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    t = np.arange(beats.shape[1]) / FS_BEAT
+    sample_to_beat = {int(s): i for i, s in enumerate(members["sample"])}
+    for ax, (_, row) in zip(axes, families.iterrows(), strict=False):
+        examples = [sample_to_beat[int(s)] for s in str(row["example_samples"]).split()]
+        ax.plot(t, beats[examples].T, color="0.7", lw=0.7)
+        ax.plot(t, beats[sample_to_beat[int(row["medoid_sample"])]], color="C3", lw=1.4)
+        title = f"family {row['family']}: {row['size']} beats, {row['predicted']}"
+        ax.set_title(f"{title}, RR x{row['rr_ratio']:.2f}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.axis("off")
+    return _save_figure(fig, path)

@@ -280,7 +280,12 @@ def _evaluate_patient_specific(args, loaded) -> int:
         missing = ", ".join(sorted(set(DS2) - set(records)))
         print(f"note: DS2 records not found, left out: {missing}", file=sys.stderr)
     result = evaluate_patient_specific(
-        loaded, mitdb, records=records, minutes=args.labelled_minutes, n_boot=args.bootstrap
+        loaded,
+        mitdb,
+        records=records,
+        minutes=args.labelled_minutes,
+        n_boot=args.bootstrap,
+        labelled_beats=args.labelled_beats,
     )
     metrics = result["adapted"]
     if args.json:
@@ -288,16 +293,19 @@ def _evaluate_patient_specific(args, loaded) -> int:
         out = {"protocol": "patient-specific", **{k: metrics[k] for k in keys}}
         out["operating_point"] = args.sensitivity
         out["test_records_seen_in_training"] = seen
-        out["labelled_minutes"] = args.labelled_minutes
+        out["labelled_minutes"] = None if args.labelled_beats else args.labelled_minutes
+        out["labelled_beats"] = args.labelled_beats
         out["records"] = list(records)
         if args.bootstrap:
             out["ci"] = metrics["ci"]
         print(json.dumps(out))
         return 0
-    print(
-        f"protocol patient-specific: {metrics['n_beats']} beats scored after the first "
-        f"{args.labelled_minutes:g} labelled minutes of each DS2 record"
+    given = (
+        f"{args.labelled_beats} labelled beats (one per family)"
+        if args.labelled_beats
+        else f"the first {args.labelled_minutes:g} labelled minutes"
     )
+    print(f"protocol patient-specific: {metrics['n_beats']} beats scored besides {given}")
     for label, m in (("adapted", metrics), ("without adaptation", result["global"])):
         c = m["classes"]
         print(
@@ -425,7 +433,9 @@ def cmd_adapt(args) -> int:
             source = extra["record_path"].with_suffix(f".{args.ann}")
             first = peaks < args.minutes * 60 * fs
             labels = list(zip(peaks[first], classes[first], strict=True))
-    if args.labels is not None:
+    if args.clusters is not None:
+        labels, source = _reviewed_labels(args.clusters, record)
+    elif args.labels is not None:
         try:
             labels = pd.read_csv(args.labels)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -435,7 +445,9 @@ def cmd_adapt(args) -> int:
             others = ", ".join(sorted(set(named.astype(str)) - {record}))
             raise EcgError(f"labels are for record(s) {others}, not {record}", args.labels)
     elif not args.ann:
-        raise EcgError("give the labelled beats: --labels LABELS.csv or --ann atr")
+        raise EcgError(
+            "give the labelled beats: --labels LABELS.csv, --clusters families.csv or --ann atr"
+        )
     try:
         loaded = adapt(args.weights, data, fs, labels, r_peaks=peaks, record=record)
     except EcgError as exc:
@@ -447,6 +459,65 @@ def cmd_adapt(args) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in patient["labels_per_class"].items() if v)
     n = patient["n_labels"]
     print(f"saved {args.out}: adapted to {record} from {n} labelled beats ({counts})")
+    return 0
+
+
+def _reviewed_labels(families_csv: Path, record: str):
+    """Labelled beats from a reviewed ``families.csv`` and the ``beats.csv`` beside it."""
+    import pandas as pd
+
+    from .adaptation import family_labels
+
+    members_csv = families_csv.with_name("beats.csv")
+    tables = []
+    for path in (families_csv, members_csv):
+        try:
+            tables.append(pd.read_csv(path))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise EcgError(f"cannot read the cluster review: {exc}", path) from None
+    families, members = tables
+    named = set(members.get("record", pd.Series([record])).astype(str))
+    if named - {record}:
+        raise EcgError(
+            f"the cluster review is of record {', '.join(sorted(named))}, not {record}", members_csv
+        )
+    labels, reviewed, changed = family_labels(families, members, families_csv)
+    print(f"{reviewed} families reviewed, {changed} corrected: {len(labels)} beats labelled")
+    return labels, families_csv
+
+
+def cmd_clusters(args) -> int:
+    from ._io import atomic_open
+    from .adaptation import plot_families, review_families
+    from .predict import read_input
+
+    kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
+    if kind == "beats":
+        raise EcgError("the cluster review needs a recording, not single beats", args.path)
+    peaks = None
+    if args.ann:
+        from .beats import annotated_beats
+        from .records import read_annotations
+
+        if kind != "record":
+            raise EcgError("--ann needs a WFDB record", args.path)
+        peaks, _ = annotated_beats(*read_annotations(extra["record_path"], args.ann))
+    families, members, beats = review_families(
+        args.weights, data, fs, r_peaks=peaks, n_families=args.families
+    )
+    record = Path(args.path).with_suffix("").name
+    members.insert(0, "record", record)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, table in (("families.csv", families), ("beats.csv", members)):
+        with atomic_open(args.out / name, "w") as handle:
+            table.to_csv(handle, index=False)
+    plot_families(families, members, beats, args.out / "families.png")
+    print(
+        f"{len(members)} beats in {len(families)} families: edit the class column of "
+        f"{args.out / 'families.csv'}, then run "
+        f"'python -m ecg_utils adapt {args.path} --clusters {args.out / 'families.csv'} "
+        f"--out patient.pth'"
+    )
     return 0
 
 
@@ -543,6 +614,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="patient-specific: minutes at the start of each DS2 record whose labels adapt "
         "the model (the rest is scored)",
     )
+    p.add_argument(
+        "--labelled-beats",
+        type=_positive_int,
+        help="patient-specific, few labels: this many families per record, each labelled by "
+        "its most typical beat's reference class (instead of --labelled-minutes)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bootstrap", type=_int, default=0, help="bootstrap resamples for CIs")
     p.set_defaults(func=cmd_evaluate)
@@ -584,12 +661,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path, help="WFDB record (.hea) or CSV/NPY of samples")
     p.add_argument("--weights", type=Path, help="model to adapt (default: DEFAULT_WEIGHTS)")
     p.add_argument("--labels", type=Path, help="CSV of labelled beats: sample,class[,record]")
+    p.add_argument("--clusters", type=Path, help="a reviewed families.csv (see 'clusters')")
     p.add_argument("--ann", help="annotation extension: its beats in the first --minutes label")
     p.add_argument("--minutes", type=_positive_float, default=5.0, help="labelled minutes (--ann)")
     p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
     p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
     p.add_argument("--out", type=Path, required=True, help="adapted weights (.pth)")
     p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("clusters", help="group a recording's beats into families to review")
+    p.add_argument("path", type=Path, help="WFDB record (.hea) or CSV/NPY of samples")
+    p.add_argument("--weights", type=Path, help="model whose predictions name the families")
+    p.add_argument("--ann", help="annotation extension whose beats to use (else detected)")
+    p.add_argument("--families", type=_positive_int, default=20, help="number of families")
+    p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
+    p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
+    p.add_argument("--out", type=Path, required=True, help="folder for families.csv/.png")
+    p.set_defaults(func=cmd_clusters)
 
     p = sub.add_parser("explain", help="Grad-CAM figure of test beats (correct and wrong)")
     _add_data_args(p)

@@ -26,6 +26,7 @@ def evaluate_patient_specific(
     records: tuple[str, ...] = DS2,
     minutes: float = LABELLED_MINUTES,
     n_boot: int = 1000,
+    labelled_beats: int | None = None,
 ) -> dict:
     """Pooled metrics of the adapted and the unadapted model on each record's remainder.
 
@@ -39,6 +40,11 @@ def evaluate_patient_specific(
         Records to adapt to and score (default DS2).
     minutes : float
         Labelled minutes at the start of each record.
+    labelled_beats : int, optional
+        The few-labels protocol instead: the record's beats are grouped into this many
+        families (:func:`~ecg_utils.unsupervised.beat_families`, no labels used), the
+        reference label of each family's most typical beat stands in for the analyst's
+        review and labels its whole family, and every beat but those few is scored.
     n_boot : int
         Record resamples of the bootstrap intervals (0: none).
 
@@ -64,14 +70,17 @@ def evaluate_patient_specific(
         lead, _ = pick_lead(names)
         x = sig[:, lead]
         peaks, labels = reference_beats(path)
-        cut = int(round(minutes * 60 * fs))
-        labelled = peaks < cut
         t0 = time.perf_counter()
+        if labelled_beats:
+            labelled, given = _reviewed_families(x, fs, peaks, labels, labelled_beats)
+        else:
+            labelled = peaks < int(round(minutes * 60 * fs))
+            given = list(zip(peaks[labelled], labels[labelled], strict=True))
         patient = adapt(
             loaded,
             x,
             fs,
-            list(zip(peaks[labelled], labels[labelled], strict=True)),
+            given,
             r_peaks=peaks,
             record=rec,
         )
@@ -99,7 +108,12 @@ def evaluate_patient_specific(
             "adapt_seconds": seconds,
         }
     y, g = np.concatenate(ys), np.concatenate(groups)
-    out = {"minutes": minutes, "records": list(records), "per_record": per_record}
+    out = {
+        "minutes": None if labelled_beats else minutes,
+        "labelled_beats": labelled_beats,
+        "records": list(records),
+        "per_record": per_record,
+    }
     for name, preds in (("adapted", adapted_), ("global", globals_)):
         pred = np.concatenate(preds)
         metrics = classification_metrics(y, pred)
@@ -107,3 +121,20 @@ def evaluate_patient_specific(
         out[name] = metrics
     out["seconds_per_record"] = float(np.mean(times)) if times else 0.0
     return out
+
+
+def _reviewed_families(x, fs, peaks, labels, k: int):
+    """The few-labels protocol's labels: ``k`` families, each labelled by its medoid's
+    reference class. Returns the mask of the medoids (the labelled beats) and the
+    (sample, class) pairs of every beat of the families."""
+    from .beats import rr_features
+    from .predict import at_training_rate, segment_in_chunks
+    from .unsupervised import beat_families
+
+    x_seg, fs_seg, peaks_seg = at_training_rate(x, fs, peaks)
+    beats = segment_in_chunks(x_seg, fs_seg, peaks_seg)
+    families, medoids = beat_families(beats, rr_features(peaks, fs), k)
+    labelled = np.zeros(len(peaks), bool)
+    labelled[medoids] = True
+    given = list(zip(peaks, labels[medoids][families], strict=True))
+    return labelled, given

@@ -492,13 +492,58 @@ table never mixes with the strict inter-patient one: here each patient's own lab
 
 95 % intervals from {n_boot} bootstrap resamples of records. Goals: {goals}; met: {met}.
 Largest gains: {best or "none"}. {worse_text}
-
-Not built yet (issue 11): the few-labels protocol (k = 5-50 beats chosen by a cluster review)
-and the `clusters` command for reviewing beat families.
-"""
+{_few_labels(r)}"""
 
 
 def _goal_text_for(c: dict, goals: dict) -> str:
     """Which of ``goals`` (class -> (Se, +P)) a set of per-class figures meets."""
     met = [k for k, (se, ppv) in goals.items() if c[k]["sensitivity"] >= se and c[k]["ppv"] >= ppv]
     return ", ".join(met) if met else "none"
+
+
+FEW_LABEL_GOAL = (20, "S", 0.80, 0.70)
+"""With 20 labelled beats per recording: S sensitivity and +P goals."""
+
+
+def _few_labels(r: dict) -> str:
+    """What each extra label buys: k labelled beats per record, chosen by a cluster review."""
+    few = r.get("few_labels")
+    if not few:
+        return ""
+    rows = []
+    for k, res in sorted(few.items(), key=lambda kv: int(kv[0])):
+        m, g = res["adapted"], res["global"]
+        rows.append(
+            f"| {k} | {fmt_pct(m['accuracy'])} | {_cell(m['classes']['S'])} "
+            f"| {_cell(m['classes']['V'])} | {_cell(g['classes']['S'])} "
+            f"| {res['seconds_per_record']:.2f} |"
+        )
+    k, cls, se, ppv = FEW_LABEL_GOAL
+    goal = few.get(str(k))
+    verdict = ""
+    if goal:
+        c = goal["adapted"]["classes"][cls]
+        ok = c["sensitivity"] >= se and c["ppv"] >= ppv
+        verdict = (
+            f" Goal with {k} labels: {cls} Se ≥ {100 * se:.0f} % with +P ≥ {100 * ppv:.0f} %: "
+            f"{_cell(c)} %, {'met' if ok else 'not met'}."
+        )
+    columns = [
+        "labelled beats per record",
+        "accuracy (%)",
+        "S Se / +P (%)",
+        "V Se / +P (%)",
+        "S without adaptation (%)",
+        "s per record",
+    ]
+    return f"""
+### Few labels: a cluster review
+
+The few-labels protocol: each record's beats are grouped into k families (morphology and
+prematurity, no label used; `python -m ecg_utils clusters RECORD --out DIR` writes them
+for review), the reference label of each family's most typical beat stands in for the
+analyst and labels its whole family (`adapt RECORD --clusters DIR/families.csv`), and every
+other beat is scored.{verdict}
+
+{_table(columns, rows)}
+"""

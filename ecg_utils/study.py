@@ -914,6 +914,10 @@ def sequence_check(opts: StudyOptions, beats: Beats, benchmark: str, split: Spli
     write_json(out, {**result, "weights_sha256": digest})
 
 
+FEW_LABELS = (5, 10, 20, 50)
+"""Labelled beats per recording in the few-labels protocol (one per family)."""
+
+
 def patient_specific_check(opts: StudyOptions, benchmark: str) -> None:
     """The patient-specific protocol on DS2 with the shipped benchmark model
     (:func:`~ecg_utils.patient_specific.evaluate_patient_specific`); skipped when current."""
@@ -931,6 +935,13 @@ def patient_specific_check(opts: StudyOptions, benchmark: str) -> None:
     # smoke runs: three records, and their first 6 s labelled (synthetic records are short)
     quick = {"records": DS2[:3], "minutes": 0.1, "n_boot": 200} if opts.quick else {}
     result = evaluate_patient_specific(weights, opts.mitdb_dir, **quick)
+    quick.pop("minutes", None)
+    result["few_labels"] = {
+        str(k): evaluate_patient_specific(weights, opts.mitdb_dir, labelled_beats=k, **quick)
+        for k in (FEW_LABELS[:1] if opts.quick else FEW_LABELS)
+    }
+    for few in result["few_labels"].values():
+        few.pop("per_record")  # the 5-minute protocol's per-record table is the one shown
     result.update({"experiment": benchmark, "weights_sha256": digest})
     write_json(out, result)
 

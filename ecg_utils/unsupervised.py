@@ -213,20 +213,59 @@ def cluster_consistent(
     -------
     ndarray, shape (n_beats, 5), float32
     """
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-
     n = len(x)
     k = int(np.clip(n // BEATS_PER_CLUSTER, 2, MAX_CLUSTERS))
     if n < 2 * k:
         return proba.astype(np.float32)
-    shape = PCA(n_components=min(8, n - 1), random_state=seed).fit_transform(x)
-    rhythm = context_features(rr)[:, :2]  # previous and next RR over the local median
-    z = np.concatenate([shape, rhythm], axis=1)
-    z = (z - z.mean(axis=0)) / (z.std(axis=0) + 1e-6)
-    z[:, -2:] *= 2.0  # prematurity matters as much as several shape components
-    families = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(z)
+    families, _ = beat_families(x, rr, k, seed)
     means = np.zeros((k, proba.shape[1]))
     np.add.at(means, families, proba)
     means /= np.bincount(families, minlength=k)[:, None]
     return ((1 - CLUSTER_WEIGHT) * proba + CLUSTER_WEIGHT * means[families]).astype(np.float32)
+
+
+def beat_families(
+    x: np.ndarray, rr: np.ndarray, k: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Families of a recording's beats that share morphology and prematurity.
+
+    k-means over the beat's first 8 principal components (fitted on this recording) and
+    its previous and next RR over the local median (weighted twice, so premature beats
+    of a usual shape form their own family), all standardised.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_beats, 187)
+        Beats at 120 Hz.
+    rr : ndarray, shape (n_beats, 4)
+        RR intervals in seconds.
+    k : int
+        Number of families (at most the number of beats).
+
+    Returns
+    -------
+    families : ndarray of int, shape (n_beats,)
+        Family of each beat, 0..k-1.
+    medoids : ndarray of int, shape (k,)
+        For each family, the index of its beat nearest to the family's centre.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    n = len(x)
+    k = int(min(k, n))
+    if k < 1:
+        raise EcgError("a recording needs at least one beat to form families")
+    shape = PCA(n_components=min(8, n), random_state=seed).fit_transform(x) if n > 1 else x[:, :1]
+    rhythm = context_features(rr)[:, :2]  # previous and next RR over the local median
+    z = np.concatenate([shape, rhythm], axis=1)
+    z = (z - z.mean(axis=0)) / (z.std(axis=0) + 1e-6)
+    z[:, -2:] *= 2.0  # prematurity matters as much as several shape components
+    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(z)
+    families = km.labels_.astype(np.int64)
+    medoids = np.zeros(k, np.int64)
+    for f in range(k):
+        members = np.flatnonzero(families == f)
+        distance = ((z[members] - km.cluster_centers_[f]) ** 2).sum(axis=1)
+        medoids[f] = members[np.argmin(distance)]
+    return families, medoids

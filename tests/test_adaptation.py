@@ -180,3 +180,78 @@ def test_patient_specific_protocol_from_the_command_line(
     got = json.loads(stdout)
     assert got["protocol"] == "patient-specific" and got["labelled_minutes"] == 0.1
     assert set(got["classes"]) == set("NSVFQ") and got["n_beats"] > 0
+
+
+def test_families_group_the_beats_and_a_review_labels_them(record, model_file):
+    from ecg_utils.adaptation import family_labels, review_families
+
+    x, fs, peaks = record.signal[:, 0], record.fs, record.beat_samples
+    families, members, beats = review_families(model_file, x, fs, r_peaks=peaks, n_families=4)
+    assert families["size"].sum() == len(members) == len(beats) == len(peaks)
+    assert list(families["size"]) == sorted(families["size"], reverse=True)
+    assert set(families["medoid_sample"]) <= set(members["sample"])
+    families.loc[0, "class"] = "S" if families.loc[0, "predicted"] != "S" else "N"
+    labels, reviewed, changed = family_labels(families, members)
+    assert reviewed == 4 and changed == 1 and len(labels) == len(peaks)
+    first = set(members["sample"][members["family"] == families.loc[0, "family"]])
+    assert {lab for s, lab in labels if s in first} == {"NSVFQ".index(families.loc[0, "class"])}
+    with pytest.raises(EcgError, match="not this recording's"):
+        family_labels(families.assign(family=families["family"] + 100), members)
+
+
+def test_clusters_command_then_adapt_from_the_review(capsys, record, model_file, tmp_path):
+    out = tmp_path / "review"
+    hea = record.file("hea")
+    argv = ("clusters", hea, "--ann", "atr", "--families", "4", "--weights", model_file)
+    rc, stdout, err = run_main(capsys, *argv, "--out", out)
+    assert rc == 0, err
+    assert {p.name for p in out.iterdir()} == {"families.csv", "beats.csv", "families.png"}
+    rc, stdout, err = run_main(
+        capsys,
+        "adapt",
+        hea,
+        "--clusters",
+        out / "families.csv",
+        "--weights",
+        model_file,
+        "--out",
+        tmp_path / "p.pth",
+    )
+    assert rc == 0, err
+    assert "4 families reviewed, 0 corrected" in stdout
+    beats = pd.read_csv(out / "beats.csv")
+    beats["record"] = "999"
+    beats.to_csv(out / "beats.csv", index=False)
+    rc, _, err = run_main(
+        capsys,
+        "adapt",
+        hea,
+        "--clusters",
+        out / "families.csv",
+        "--weights",
+        model_file,
+        "--out",
+        tmp_path / "q.pth",
+    )
+    assert rc == 2 and "of record 999, not 200" in err and not (tmp_path / "q.pth").exists()
+
+
+def test_few_labels_protocol_from_the_command_line(capsys, tmp_path, synthetic_mitdb, model_file):
+    rc, stdout, err = run_main(
+        capsys,
+        "evaluate",
+        "--weights",
+        model_file,
+        "--protocol",
+        "patient-specific",
+        "--labelled-beats",
+        "3",
+        "--mitdb-dir",
+        synthetic_mitdb,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--json",
+    )
+    assert rc == 0, err
+    got = json.loads(stdout)
+    assert got["labelled_beats"] == 3 and got["labelled_minutes"] is None

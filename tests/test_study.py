@@ -189,6 +189,7 @@ def test_operating_points_curves_and_adaptation_are_recorded(quick_study):
     patient = read(quick_study / "results" / "patient_specific.json")
     assert set(patient["per_record"]) == {"100", "103", "105"}
     assert patient["adapted"]["n_beats"] == patient["global"]["n_beats"] > 0
+    assert list(patient["few_labels"]) == ["5"]  # smoke runs: the smallest count only
     sequence = read(quick_study / "results" / "sequence.json")
     assert sequence["benchmark"] == "relative_ip" and isinstance(sequence["helps"], bool)
     assert set(sequence["test"]["classes"]) == set(sequence["out_of_fold"]["classes"])
