@@ -130,6 +130,13 @@ def _intro(results: dict, bench: dict) -> str:
         if product
         else "The product model (all 48 records) has no results yet."
     )
+    if product and bench.get("members") and not product.get("members"):
+        product_text += (
+            f" The benchmark averages {bench['k']} seeds; the product's own ensemble of "
+            f"{bench['k']} seeds on all 48 records was not trained in this study (each "
+            f"seed costs {_minutes(product):.0f} min on 2 cores), so the product is its "
+            "seed-0 model alone."
+        )
     return f"""## New patients
 
 Two models for two jobs:

@@ -965,7 +965,9 @@ def choose_shipped(results_dir: Path, ensembles: bool = True) -> dict[str, str]:
 
     The benchmark is the best single candidate, or the ensemble of its seeds when more
     than one member was chosen; the product model ships when it was trained on the
-    shipped benchmark's recipe. ``ensembles=False`` gives the best single candidates."""
+    shipped benchmark's recipe (the ensemble's, or else the single candidate's: a study
+    that did not train the product's ensemble ships its single model, and the report
+    says so). ``ensembles=False`` gives the best single candidates."""
     best: dict[str, tuple[float, str]] = {}
     for exp in default_experiments():
         path = results_dir / f"{exp.name}.json"
@@ -982,8 +984,10 @@ def choose_shipped(results_dir: Path, ensembles: bool = True) -> dict[str, str]:
     if single and ensemble.get("recipe_of") == single and ensemble.get("k", 1) > 1:
         shipped[UNSEEN_PATIENT_TARGET] = BENCHMARK_ENSEMBLE
     benchmark = shipped.get(UNSEEN_PATIENT_TARGET)
-    for name in (PRODUCT_ENSEMBLE, PRODUCT):
-        if benchmark and _result_of(results_dir, name).get("recipe_of") == benchmark:
+    # the product takes the benchmark's recipe: its ensemble when one was trained, else
+    # the single recipe behind it
+    for name, recipe in ((PRODUCT_ENSEMBLE, benchmark), (PRODUCT, single)):
+        if recipe and _result_of(results_dir, name).get("recipe_of") == recipe:
             shipped[PRODUCT_TARGET] = name
             break
     return shipped
