@@ -32,7 +32,11 @@ def test_readme_results_block_is_generated_from_the_committed_results():
 
 def test_shipped_weights_are_the_runs_chosen_on_validation():
     shipped = json.loads((RESULTS / "shipped.json").read_text())
-    assert set(shipped) == {"ecg_cnn.pth", "ecg_utils/weights/interpatient.pth"}
+    assert set(shipped) == {
+        "ecg_cnn.pth",
+        "ecg_utils/weights/interpatient.pth",
+        "ecg_utils/weights/product.pth",
+    }
     for target, name in shipped.items():
         result = json.loads((RESULTS / f"{name}.json").read_text())
         meta = json.loads((ROOT / target).with_suffix(".json").read_text())
@@ -46,11 +50,22 @@ def test_ecg_cnn_loads_with_the_seed_readme_snippet():
     assert model(torch.rand(3, 1, 187)).shape == (3, 5)
 
 
-@pytest.mark.parametrize("path", [ROOT / "ecg_cnn.pth", ecg_utils.DEFAULT_WEIGHTS])
+@pytest.mark.parametrize(
+    "path", [ROOT / "ecg_cnn.pth", ecg_utils.DEFAULT_WEIGHTS, ecg_utils.BENCHMARK_WEIGHTS]
+)
 def test_shipped_weights_load_with_their_metadata(path):
     loaded = ecg_utils.load_model(path)
     assert loaded.meta["classes"] == list(ecg_utils.CLASS_NAMES)
     assert loaded.meta["fs"] == ecg_utils.FS_BEAT
+
+
+def test_the_new_patient_models_carry_both_operating_points_and_their_protocols():
+    product = ecg_utils.load_model(ecg_utils.DEFAULT_WEIGHTS).meta
+    benchmark = ecg_utils.load_model(ecg_utils.BENCHMARK_WEIGHTS).meta
+    assert product["train_config"]["protocol"] == "all-records"
+    assert benchmark["train_config"]["protocol"] == "inter-patient"
+    for meta in (product, benchmark):
+        assert set(meta["operating_points"]) == {"balanced", "high"}
 
 
 @pytest.mark.slow
