@@ -133,7 +133,7 @@ def classify_record(
     r_peaks : ndarray of int, optional
         R-peak positions in samples; detected when None.
     weights : path or LoadedModel, optional
-        Defaults to ``ecg_utils.DEFAULT_WEIGHTS`` (the model for unseen patients).
+        Defaults to ``ecg_utils.DEFAULT_WEIGHTS`` (the product model for new patients).
     lead : int
         Column of ``signal`` to use when it is 2-D.
     sensitivity : {"balanced", "high"}
