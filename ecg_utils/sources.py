@@ -474,11 +474,18 @@ def _fetch_kaggle_zip(work: Path, secret: str) -> Path:
     """Authenticate and download the archive into ``work``; the only networked step."""
     try:
         from kaggle.api.kaggle_api_extended import KaggleApi
-    except ImportError:
-        raise EcgError(
-            "the Kaggle download needs the 'kaggle' package: "
-            "pip install 'ecg-classification[kaggle]'"
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] == "kaggle":
+            raise EcgError(
+                "the Kaggle download needs the 'kaggle' package: "
+                "pip install 'ecg-classification[kaggle]'"
+            ) from None
+        raise EcgError(  # e.g. kaggle 2.2.5 imports six without declaring it
+            f"the 'kaggle' package is installed but does not import: it needs '{exc.name}', "
+            f"which is missing (pip install {exc.name})"
         ) from None
+    except ImportError as exc:
+        raise EcgError(f"the 'kaggle' package is installed but does not import: {exc}") from None
     except (Exception, SystemExit) as exc:  # old kaggle versions authenticate on import
         raise EcgError(f"Kaggle authentication failed: {_scrub(exc, secret)}") from None
     api = KaggleApi()

@@ -517,3 +517,41 @@ def test_write_kaggle_csv_validates(tmp_path):
     with pytest.raises(EcgError, match="labels must be integers"):
         write_kaggle_csv(x, np.array([0, 7, 1]), tmp_path / "a.csv")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_real_kaggle_package_imports_and_reaches_the_download(tmp_path, monkeypatch):
+    """The installed ``kaggle`` (not a stand-in) imports, authenticates from the
+    environment and is asked for the archive; the download itself is replaced, so no
+    network is used."""
+    pytest.importorskip("kaggle", reason="the 'kaggle' extra is not installed")
+    from kaggle.api.kaggle_api_extended import KaggleApi
+
+    monkeypatch.setenv("KAGGLE_USERNAME", "alice")
+    monkeypatch.setenv("KAGGLE_KEY", SECRET)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "config"))
+    asked = []
+
+    def download(self, dataset, path=None, unzip=True, quiet=True):
+        asked.append(dataset)
+        shutil.copyfile(_kaggle_zip(tmp_path), Path(path) / "heartbeat.zip")
+
+    monkeypatch.setattr(KaggleApi, "dataset_download_files", download)
+    dest = download_kaggle(tmp_path / "dest")
+    assert asked == ["shayanfazeli/heartbeat"]
+    assert sorted(p.name for p in dest.iterdir()) == sorted(KAGGLE_FILES)
+
+
+def test_a_kaggle_package_that_does_not_import_says_what_it_lacks(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_USERNAME", "alice")
+    monkeypatch.setenv("KAGGLE_KEY", SECRET)
+    broken = types.ModuleType("kaggle.api.kaggle_api_extended")
+
+    def missing(name):
+        raise ModuleNotFoundError(f"No module named '{name}'", name="six")
+
+    broken.__getattr__ = missing
+    for name in ("kaggle", "kaggle.api"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "kaggle.api.kaggle_api_extended", broken)
+    with pytest.raises(EcgError, match="installed but does not import: it needs 'six'"):
+        download_kaggle(tmp_path / "dest")
