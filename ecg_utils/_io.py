@@ -23,6 +23,32 @@ class EcgError(Exception):
         super().__init__(problem if path is None else f"{path}: {problem}")
 
 
+FS_MIN, FS_MAX = 50.0, 20_000.0
+"""Sampling rates, in Hz, that the project reads and classifies: the one rule for every
+recording (WFDB headers, samples given with ``--fs``, arrays given to the API)."""
+
+
+def check_fs(fs, path: str | os.PathLike | None = None) -> float:
+    """``fs`` as a float when it is a sampling rate in [:data:`FS_MIN`, :data:`FS_MAX`] Hz.
+
+    Raises
+    ------
+    EcgError
+        Naming ``path`` when given, for anything else.
+    """
+    import math
+
+    try:
+        value = float(str(fs).split("/")[0]) if isinstance(fs, str) else float(fs)
+    except (TypeError, ValueError):
+        raise EcgError(f"sampling rate must be a number, got {fs!r}", path) from None
+    if not (math.isfinite(value) and FS_MIN <= value <= FS_MAX):
+        raise EcgError(
+            f"sampling rate must be between {FS_MIN:g} and {FS_MAX:g} Hz, got {fs}", path
+        )
+    return value
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.

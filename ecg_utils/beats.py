@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import EcgError, atomic_path
+from ._io import EcgError, atomic_path, check_fs
 
 FS_BEAT = 120
 """Sampling rate of segmented beats, in Hz: every third 360 Hz sample, as in the Kaggle
@@ -191,7 +191,7 @@ def segment_beats(
         One ECG lead (any units: each beat is min-max scaled) at ``fs`` Hz. NaN gaps are
         linearly interpolated.
     fs : float
-        Sampling rate of ``x`` in Hz (any positive rate).
+        Sampling rate of ``x`` in Hz (:func:`~ecg_utils._io.check_fs`: 50 to 20,000 Hz).
     r_peaks : ndarray, shape (n_beats,)
         R-peak positions in samples at ``fs``, sorted.
     last_rr : float, optional
@@ -206,8 +206,7 @@ def segment_beats(
         Indices into ``r_peaks`` of the beats returned (peaks outside the signal are
         dropped; every peak inside it is kept).
     """
-    if not np.isfinite(fs) or fs <= 0:
-        raise EcgError(f"sampling frequency must be a positive number, got {fs}")
+    fs = check_fs(fs)
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
         raise EcgError(f"expected a 1-D signal, got shape {x.shape}")

@@ -41,7 +41,7 @@ import numpy as np
 from scipy import signal as sps
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
-from ._io import EcgError
+from ._io import EcgError, check_fs
 
 DETECTORS = (
     "pt_adaptive",
@@ -61,7 +61,6 @@ DEFAULT_METHOD = "pt_adaptive"
 """Detector used when none is named: the most accurate in ``bench/detection.py``
 (it is also one of the fastest)."""
 
-FS_MIN, FS_MAX = 50.0, 10_000.0
 """Accepted sampling rates in Hz (tested from 100 to 1000 Hz)."""
 MIN_DURATION_S = 2.0
 """Shortest signal accepted, in seconds."""
@@ -124,7 +123,7 @@ def detect_r_peaks(
         samples, a sampling rate out of range, or an unknown method.
     """
     x = _as_1d(signal)
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     _check_method(method)
     if len(x) > MAX_BLOCK_S * fs:
         return detect_r_peaks_chunked(x, fs, method=method, refine=refine)
@@ -165,7 +164,7 @@ def detect_r_peaks_chunked(
         Sorted R-peak positions in samples at ``fs``.
     """
     x = _as_1d(signal)
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     _check_method(method)
     if chunk_s < 2 * MIN_DURATION_S or overlap_s < 0:
         raise EcgError(f"chunk_s must be >= {2 * MIN_DURATION_S} s and overlap_s >= 0")
@@ -213,7 +212,7 @@ def refine_peaks(
     ndarray, shape (n_unique,), int64
         Sorted, de-duplicated refined positions in samples.
     """
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     x = _prepare(_as_1d(signal), fs)
     peaks = _clean_peaks(peaks, len(x))
     if len(peaks) == 0:
@@ -301,18 +300,6 @@ def _as_1d(signal: np.ndarray) -> np.ndarray:
     if not np.issubdtype(x.dtype, np.number):
         raise EcgError(f"signal must be numeric, got dtype {x.dtype}")
     return x
-
-
-def _check_fs(fs: float) -> float:
-    try:
-        fs = float(fs)
-    except (TypeError, ValueError):
-        raise EcgError(f"sampling frequency must be a number, got {fs!r}") from None
-    if not (math.isfinite(fs) and FS_MIN <= fs <= FS_MAX):
-        raise EcgError(
-            f"sampling frequency must be between {FS_MIN:g} and {FS_MAX:g} Hz, got {fs:g}"
-        )
-    return fs
 
 
 def _check_method(method: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import EcgError, atomic_open, atomic_path
+from ._io import EcgError, atomic_open, atomic_path, check_fs
 from .beats import (
     BEAT_LENGTH,
     CLASS_NAMES,
@@ -64,16 +64,6 @@ def _one_lead(signal: np.ndarray, lead: int) -> np.ndarray:
     if finite.size == 0 or finite.min() == finite.max():
         raise EcgError("signal is flat or has no finite samples: no beats to classify")
     return x
-
-
-def _check_fs(fs: float) -> float:
-    try:
-        fs = float(fs)
-    except (TypeError, ValueError):
-        raise EcgError(f"sampling rate must be a number, got {fs!r}") from None
-    if not np.isfinite(fs) or fs < 50 or fs > 20_000:
-        raise EcgError(f"sampling rate must be between 50 and 20000 Hz, got {fs}")
-    return fs
 
 
 def segment_in_chunks(
@@ -148,7 +138,7 @@ def classify_record(
     """
     from .operating import with_operating_point
 
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     loaded = with_operating_point(resolve_weights(weights), sensitivity)
     peaks, beats, feats = recording_inputs(signal, fs, r_peaks, lead, loaded.feature_set)
     if len(peaks) == 0:
@@ -187,7 +177,7 @@ def recording_inputs(
         Beats at 120 Hz.
     features : ndarray, shape (n_beats, k), or None
     """
-    fs = _check_fs(fs)
+    fs = check_fs(fs)
     x = _one_lead(signal, lead)
     if r_peaks is None:
         from .detect import detect_r_peaks

@@ -16,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import EcgError
+from ._io import EcgError, check_fs
 
-MAX_FS = 100_000.0
-"""Highest sampling rate accepted, in Hz (MIT-BIH: 360 Hz)."""
 MAX_HEADER_BYTES = 1_000_000
 """Largest header file read; real headers are a few hundred bytes."""
 
@@ -130,13 +128,7 @@ def read_header(record_path: str | Path) -> Header:
 
 
 def _parse_fs(text: str, header: Path) -> float:
-    try:
-        fs = float(text.split("/")[0])
-    except ValueError:
-        raise EcgError(f"sampling frequency is not a number: {text!r}", header) from None
-    if not (math.isfinite(fs) and 0 < fs <= MAX_FS):
-        raise EcgError(f"sampling frequency must be in (0, {MAX_FS:g}] Hz, got {text}", header)
-    return fs
+    return check_fs(text, header)
 
 
 def _parse_signal(line: str, header: Path) -> SignalSpec:

@@ -90,7 +90,7 @@ def test_segment_beats_rejects_unsorted_peaks_and_2d_signals():
 
 
 def test_segment_beats_rejects_bad_sampling_rate():
-    with pytest.raises(EcgError, match="sampling frequency"):
+    with pytest.raises(EcgError, match="sampling rate must be between 50 and 20000 Hz"):
         segment_beats(np.zeros(1000), 0, np.array([100]))
 
 

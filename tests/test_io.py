@@ -108,3 +108,18 @@ def test_environment_info_for_reproducibility():
     if (ROOT / ".git").exists():
         assert len(env["git_commit"]) == 40
         assert isinstance(env["git_dirty"], bool)
+
+
+@pytest.mark.parametrize("fs", [0, -1, 49.9, 20_001, float("nan"), float("inf"), "abc", None])
+def test_one_rule_for_sampling_rates(fs):
+    from ecg_utils._io import check_fs
+
+    with pytest.raises(EcgError, match="sampling rate must be"):
+        check_fs(fs, "x.hea")
+
+
+@pytest.mark.parametrize(("fs", "value"), [(360, 360.0), ("250/2", 250.0), (50, 50.0)])
+def test_sampling_rates_inside_the_rule_pass(fs, value):
+    from ecg_utils._io import check_fs
+
+    assert check_fs(fs) == value
