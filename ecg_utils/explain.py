@@ -49,6 +49,18 @@ def last_conv_layer(model: nn.Module) -> nn.Conv1d:
     return convs[-1]
 
 
+def cam_layer(model: nn.Module) -> nn.Module:
+    """The layer Grad-CAM attributes to by default: one whose maps say something.
+
+    For ECG1DCNN that is ``bn2``, the normalised output of its last convolution: at
+    ``conv2`` itself about half of the V beats got an all-zero map, because the raw
+    output carries an offset that ``bn2`` removes. Other models: :func:`last_conv_layer`.
+    """
+    if isinstance(model, ECG1DCNN):
+        return model.bn2
+    return last_conv_layer(model)
+
+
 def _as_tensor(a: np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         return a.detach().float().cpu()
@@ -94,10 +106,8 @@ def grad_cam(
         Per-beat features for models that take them (passed as additional forward
         arguments, not attributed).
     layer : nn.Module, optional
-        Layer whose output is attributed; default :func:`last_conv_layer`. For the
-        seed's ECG1DCNN about half of the V beats get an all-zero map at ``conv2``
-        (its raw output carries the offset that ``bn2`` removes); ``model.bn2`` gives
-        a non-zero map for every beat.
+        Layer whose output is attributed; default :func:`cam_layer` (``bn2`` for
+        ECG1DCNN, the last convolution otherwise).
 
     Returns
     -------
@@ -111,7 +121,7 @@ def grad_cam(
     xt = _beats_tensor(x)
     ft = None if features is None or np.shape(features)[-1] == 0 else _as_tensor(features)
     targets = _targets(model, xt, ft, target)
-    cam = LayerGradCam(model, layer if layer is not None else last_conv_layer(model))
+    cam = LayerGradCam(model, layer if layer is not None else cam_layer(model))
     out = []
     # captum differentiates: gradients on, even when called under inference_mode/no_grad
     with torch.inference_mode(False), torch.enable_grad():

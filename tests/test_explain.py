@@ -18,7 +18,7 @@ pytest.importorskip("captum")
 from ecg_utils import cli  # noqa: E402
 from ecg_utils.beats import Beats, feature_matrix, read_record_beats  # noqa: E402
 from ecg_utils.checkpoint import load_model, save_model  # noqa: E402
-from ecg_utils.explain import grad_cam, last_conv_layer, plot_explanations  # noqa: E402
+from ecg_utils.explain import cam_layer, grad_cam, last_conv_layer, plot_explanations  # noqa: E402
 from ecg_utils.inference import predict_proba  # noqa: E402
 from ecg_utils.models import ECG1DCNN, ResNet1D  # noqa: E402
 
@@ -72,6 +72,18 @@ def test_last_conv_layer():
     cnn, res = ECG1DCNN(), ResNet1D()
     assert last_conv_layer(cnn) is cnn.conv2
     assert last_conv_layer(res) is res.stages[-1].conv2
+
+
+def test_the_default_layer_of_ecg1dcnn_is_its_normalised_last_convolution():
+    cnn, res = ECG1DCNN(), ResNet1D()
+    assert cam_layer(cnn) is cnn.bn2 and cam_layer(res) is last_conv_layer(res)
+
+
+def test_ventricular_beats_get_informative_maps(seed_model, beats):
+    v = beats.subset(np.flatnonzero(beats.y == 2)[:200])
+    cam = grad_cam(seed_model.model, v.x, target=2)
+    assert (cam.max(axis=1) > 0).all()  # at conv2 about half of them were all zero
+    assert (cam > 0).mean() < 0.95  # and a map picks out a part of the beat
 
 
 def test_grad_cam_seed_model(seed_model, sample):
