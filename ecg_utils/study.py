@@ -611,6 +611,8 @@ def run_ensemble(
     title = f"{runs[0]['title']}, {k} seeds averaged"
     confusion = metrics["confusion"] if has_test else cv["out_of_fold"]["confusion"]
     plot_confusion_matrices(confusion, opts.figures_dir / f"confusion_{name}.png", title)
+    if has_test:
+        explain_test_beats(weights, beats, split, opts.figures_dir / f"explain_{name}.png")
     result = {
         "name": name,
         "title": title,
