@@ -394,7 +394,9 @@ def cmd_predict(args) -> int:
                 raise EcgError("--ann needs a WFDB record", args.path)
             samples, symbols = read_annotations(extra["record_path"], args.ann)
             peaks, _ = annotated_beats(samples, symbols)
-        table = classify_record(data, fs, r_peaks=peaks, weights=loaded)
+        table = classify_record(
+            data, fs, r_peaks=peaks, weights=loaded, adaptation=not args.no_adaptation
+        )
     if extra.get("lead_note") and not args.quiet:
         print(f"note: {extra['lead_note']}", file=sys.stderr)
     if args.out:
@@ -636,6 +638,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path, help="WFDB record (.hea), CSV/NPY of samples, or beats CSV")
     p.add_argument("--weights", type=Path, help="default: ecg_utils.DEFAULT_WEIGHTS")
     _add_sensitivity_arg(p)
+    p.add_argument(
+        "--no-adaptation",
+        action="store_true",
+        help="classify each beat alone, without the unsupervised adaptation to the recording "
+        "that the weights name",
+    )
     p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
     p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
     p.add_argument(

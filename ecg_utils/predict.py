@@ -111,6 +111,7 @@ def classify_record(
     lead: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE,
     sensitivity: str = "balanced",
+    adaptation: bool = True,
 ) -> pd.DataFrame:
     """Classify every beat of a recording.
 
@@ -129,6 +130,10 @@ def classify_record(
     sensitivity : {"balanced", "high"}
         Operating point (:mod:`ecg_utils.operating`): ``"high"`` finds more S and V
         beats at a lower +P (S +P >= 50 %, V +P >= 90 % out-of-fold).
+    adaptation : bool
+        Adapt to the recording without labels as the weights' metadata says
+        (``adaptation``, kept when it helped on training-record folds; see
+        :mod:`ecg_utils.unsupervised`); False classifies each beat with the model alone.
 
     Returns
     -------
@@ -143,7 +148,13 @@ def classify_record(
     peaks, beats, feats = recording_inputs(signal, fs, r_peaks, lead, loaded.feature_set)
     if len(peaks) == 0:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
-    proba = predict_proba(loaded.model, beats, feats, batch_size=batch_size)
+    methods = loaded.meta.get("adaptation") if adaptation else None
+    if methods:
+        from .unsupervised import adapted_proba
+
+        proba = adapted_proba(loaded.model, beats, feats, methods, rr_features(peaks, fs))
+    else:
+        proba = predict_proba(loaded.model, beats, feats, batch_size=batch_size)
     return beats_table(peaks, fs, proba)
 
 

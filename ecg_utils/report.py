@@ -15,6 +15,7 @@ from .beats import CLASS_NAMES
 from .evaluation import fmt_pct, metrics_table_markdown
 from .report_new_patients import (
     IP_GOALS,
+    kept_product_out_of_fold,
     new_patient_training_rows,
     section_new_patients,
     section_patient_specific,
@@ -920,6 +921,9 @@ def readme_summary(results: dict) -> str:
         rows.append((label, f"{product['title']} → `{PRODUCT_TARGET}`", cv["out_of_fold"]))
         if cv.get("high"):
             rows.append((label, "the same, `--sensitivity high`", cv["high"]))
+        kept = kept_product_out_of_fold(results)
+        if kept:
+            rows.append((label, f"the same, with the {kept[0]} adaptation (seed 0)", kept[1]))
     for protocol, title, m in rows:
         c = m["classes"]
         lines.append(

@@ -162,7 +162,15 @@ def _benchmark_table(results: dict, bench: dict) -> str:
             f"| Seed recipe (ECG1DCNN) | {fmt_pct(m['accuracy'])} | {_cell(m['classes']['S'])} "
             f"| {_cell(m['classes']['V'])} | {_goal_text(m['classes'])} |"
         )
-    for label, key in (("balanced", "test"), ("high", "test_high_sensitivity")):
+    adapted = bench.get("adaptation")
+    how = f" + {', '.join(adapted)} adaptation" if adapted else ""
+    points = [("balanced" + how, "test"), ("high" + how, "test_high_sensitivity")]
+    if adapted:
+        points += [
+            ("balanced, no adaptation", "test_without_adaptation"),
+            ("high, no adaptation", "test_high_without_adaptation"),
+        ]
+    for label, key in points:
         m = bench.get(key)
         if m:
             c = m["classes"]
@@ -193,9 +201,11 @@ def _product_table(results: dict) -> str:
         return ""
     cv = product["cross_validation"]
     rows = []
+    kept = kept_product_out_of_fold(results)
     for label, m, ci in (
         ("balanced", cv["out_of_fold"], cv.get("ci")),
         ("high", (cv.get("high") or {}), (cv.get("high") or {}).get("ci")),
+        *([(f"balanced + {kept[0]} adaptation", kept[1], None)] if kept else []),
     ):
         if not m:
             continue
@@ -217,6 +227,18 @@ model that never saw it); 95 % intervals from {n_boot} bootstrap resamples of re
 
 {_table(["operating point", "accuracy (%)", "S Se / +P (%)", "V Se / +P (%)"], rows)}
 """
+
+
+def kept_product_out_of_fold(results: dict) -> tuple[str, dict] | None:
+    """The kept adaptation's name and the single product model's out-of-fold metrics
+    with it (from the adaptation ablation), or None when none was kept."""
+    a = results.get("adaptation") or {}
+    if a.get("kept", "none") == "none":
+        return None
+    row = next((v for v in a["variants"] if v["variant"] == a["kept"]), None)
+    if not row or not row.get("product"):
+        return None
+    return a["kept"], row["product"]["out_of_fold"]
 
 
 def _minutes(r: dict) -> float:
@@ -354,7 +376,9 @@ def _adaptation(results: dict) -> str:
     verdict = (
         "no adaptation beats none on DS1 folds by the margin, so none is used"
         if kept == "none"
-        else f"`{kept}` is kept: it beats no adaptation on DS1 folds by the margin"
+        else f"`{kept}` is kept: it beats no adaptation on DS1 folds by the margin, and the "
+        "shipped models use it (`predict --no-adaptation` or `classify_record(..., "
+        "adaptation=False)` turns it off)"
     )
     return f"""### Adapting to the recording without labels
 

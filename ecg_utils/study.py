@@ -16,7 +16,13 @@ import numpy as np
 
 from ._io import EcgError, environment_info, write_text_atomic
 from .beats import CLASS_NAMES, Beats, build_beats, file_checksums
-from .checkpoint import LoadedModel, fold_models_path, load_model, save_fold_models
+from .checkpoint import (
+    LoadedModel,
+    fold_models_path,
+    load_model,
+    read_metadata,
+    save_fold_models,
+)
 from .evaluation import (
     bootstrap_ci,
     classification_metrics,
@@ -349,11 +355,18 @@ def evaluate_weights(
     """Test-set metrics of a weights file (or a loaded model) on a protocol.
 
     Intervals resample records for the inter-patient protocol and beats otherwise;
-    ``n_boot=0`` skips them (``ci`` is None).
+    ``n_boot=0`` skips them (``ci`` is None). A model whose metadata names an
+    unsupervised ``adaptation`` (:mod:`ecg_utils.unsupervised`) adapts to each test
+    record on its own, as :func:`~ecg_utils.predict.classify_record` does.
     """
     loaded = weights if isinstance(weights, LoadedModel) else load_model(weights)
     test = beats.subset(split.test)
-    pred = predict_beats(loaded, test).argmax(1)
+    if loaded.meta.get("adaptation"):
+        from .unsupervised import adapted_beats_proba
+
+        pred = adapted_beats_proba(loaded, test, loaded.meta["adaptation"]).argmax(1)
+    else:
+        pred = predict_beats(loaded, test).argmax(1)
     metrics = classification_metrics(test.y, pred)
     groups = test.record if split.protocol == "inter-patient" else None
     metrics["ci"] = (
@@ -839,7 +852,7 @@ def detected_peaks_check(opts: StudyOptions, name: str) -> None:
 
     weights = opts.runs_dir / f"{name}.pth"
     out = opts.results_dir / "detected_peaks.json"
-    digest = _sha256(weights)
+    digest = _weights_key(weights)
     if out.exists() and not opts.force:
         try:
             if json.loads(out.read_text()).get("weights_sha256") == digest:
@@ -895,6 +908,47 @@ def adaptation_check(
     write_json(out, {**result, "weights_sha256": digests})
 
 
+def apply_kept_adaptation(
+    opts: StudyOptions, shipped: dict, beats: Beats, split: Split, n_boot: int
+) -> dict:
+    """Give the shipped new-patient models the adaptation kept on DS1 folds.
+
+    The kept adaptation (``results/adaptation.json``) is written into each model's
+    metadata (``adaptation``), so that prediction and evaluation use it; the benchmark's
+    test figures are measured again with it (those without it stay, as
+    ``test_without_adaptation``) and both models are shipped again. Nothing changes when
+    no adaptation was kept.
+    """
+    from .new_patients import ADAPTATION_VARIANTS
+    from .operating import with_operating_point
+
+    kept = _result_of(opts.results_dir, "adaptation").get("kept", "none")
+    methods = list(ADAPTATION_VARIANTS.get(kept, ()))
+    for target in (UNSEEN_PATIENT_TARGET, PRODUCT_TARGET):
+        name = shipped.get(target)
+        result = _result_of(opts.results_dir, name) if name else {}
+        weights = opts.runs_dir / f"{name}.pth"
+        if not result or not weights.exists() or result.get("adaptation", []) == methods:
+            continue
+        meta = {**read_metadata(weights), "adaptation": methods or None}
+        write_text_atomic(
+            weights.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n"
+        )
+        if result.get("test") is not None:
+            if "test_without_adaptation" not in result:
+                result["test_without_adaptation"] = result["test"]
+                result["test_high_without_adaptation"] = result.get("test_high_sensitivity")
+            loaded = load_model(weights)
+            result["test"] = evaluate_weights(loaded, beats, split, n_boot)
+            high = with_operating_point(loaded, "high")
+            result["test_high_sensitivity"] = evaluate_weights(high, beats, split, n_boot)
+        result["adaptation"] = methods
+        write_json(opts.results_dir / f"{name}.json", result)
+        if not opts.quick:
+            ship(result, opts.out_dir)
+    return shipped
+
+
 def sequence_check(opts: StudyOptions, beats: Beats, benchmark: str, split: Split) -> None:
     """The sequence head stacked on the best single benchmark candidate
     (:func:`~ecg_utils.new_patients.sequence_ablation`); skipped when current."""
@@ -927,7 +981,7 @@ def patient_specific_check(opts: StudyOptions, benchmark: str) -> None:
 
     weights = opts.runs_dir / f"{benchmark}.pth"
     out = opts.results_dir / "patient_specific.json"
-    digest = _sha256(weights)
+    digest = _weights_key(weights)
     if out.exists() and not opts.force:
         try:
             if json.loads(out.read_text()).get("weights_sha256") == digest:
@@ -946,6 +1000,13 @@ def patient_specific_check(opts: StudyOptions, benchmark: str) -> None:
         few.pop("per_record")  # the 5-minute protocol's per-record table is the one shown
     result.update({"experiment": benchmark, "weights_sha256": digest})
     write_json(out, result)
+
+
+def _weights_key(weights: Path) -> str:
+    """What a check of shipped behaviour depends on: the weights' bytes and the
+    unsupervised adaptation their metadata names."""
+    adaptation = read_metadata(weights).get("adaptation")
+    return f"{_sha256(weights)}:{json.dumps(adaptation)}" if adaptation else _sha256(weights)
 
 
 def _sha256(path: Path) -> str:
@@ -1073,10 +1134,11 @@ def run_study(opts: StudyOptions) -> dict:
             draw_operating_curves(opts, shipped[target])
     ip_model = shipped.get(UNSEEN_PATIENT_TARGET)
     if ip_model:
-        detected_peaks_check(opts, ip_model)
         single = choose_shipped(opts.results_dir, ensembles=False)[UNSEEN_PATIENT_TARGET]
         product = PRODUCT if _result_of(opts.results_dir, PRODUCT) else None
         adaptation_check(opts, beats, single, product, named["inter-patient"])
+        shipped = apply_kept_adaptation(opts, shipped, beats, named["inter-patient"], n_boot)
+        detected_peaks_check(opts, ip_model)
         sequence_check(opts, beats, single, named["inter-patient"])
         patient_specific_check(opts, ip_model)
     summary = {

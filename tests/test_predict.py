@@ -10,6 +10,7 @@ runs in-process (``cli.main``); bad input must end in one ``error:`` line, exit 
 
 from __future__ import annotations
 
+import json
 import shutil
 from fractions import Fraction
 
@@ -347,3 +348,25 @@ def test_cli_bad_inputs(capsys, seed_weights, files, rr_model):
         assert_one_error_line(rc, err, *words)
     rc, _, err = run_main(capsys, "predict", files / "beats.csv", "--weights", rr_model)
     assert_one_error_line(rc, err, "RR intervals")
+
+
+def test_weights_that_name_an_adaptation_adapt_to_the_recording(rec100, tmp_path):
+    from ecg_utils.beats import rr_features
+    from ecg_utils.checkpoint import load_model
+    from ecg_utils.predict import recording_features
+    from ecg_utils.unsupervised import adapted_proba
+
+    weights = write_feature_model(tmp_path / "m.pth", "rr")
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    weights.with_suffix(".json").write_text(json.dumps({**meta, "adaptation": ["clusters"]}))
+    x, peaks = rec100[0][: int(300 * FS), 0], rec100[1]
+    peaks = peaks[peaks < len(x)]
+    adapted = classify_record(x, FS, r_peaks=peaks, weights=weights)
+    plain = classify_record(x, FS, r_peaks=peaks, weights=weights, adaptation=False)
+    loaded = load_model(weights)
+    beats = segment_in_chunks(x, FS, peaks)
+    feats = recording_features("rr", beats, x, FS, peaks)
+    expected = adapted_proba(loaded.model, beats, feats, ["clusters"], rr_features(peaks, FS))
+    probs = [f"prob_{c}" for c in CLASS_NAMES]
+    np.testing.assert_allclose(adapted[probs].to_numpy(), expected, atol=1e-5)
+    assert not np.allclose(adapted[probs].to_numpy(), plain[probs].to_numpy())
