@@ -27,7 +27,8 @@ MATCH_S = 0.15
 NEIGHBOURS = 5
 """Labelled beats that vote for each beat (fewer when fewer are labelled)."""
 VOTE_WEIGHT = 0.5
-"""Share of the labelled beats' vote in the adapted probabilities."""
+"""Share of the labelled beats' vote in the adapted probabilities, unless the model's
+metadata names the share chosen on its training records (``patient_vote_weight``)."""
 
 
 def parse_labels(labels, n_samples: int, source: str | Path | None = None) -> pd.DataFrame:
@@ -97,6 +98,7 @@ def adapt(
     r_peaks: np.ndarray | None = None,
     lead: int = 0,
     record: str | None = None,
+    vote_weight: float | None = None,
 ) -> LoadedModel:
     """A copy of ``model`` adapted to one patient from some of their labelled beats.
 
@@ -117,6 +119,10 @@ def adapt(
         Column of a 2-D ``signal``.
     record : str, optional
         Name of the recording, kept in the metadata.
+    vote_weight : float, optional
+        Share of the labelled neighbours' vote in the output (0-1); default the model's
+        ``patient_vote_weight`` metadata (chosen on its training records by the study),
+        else :data:`VOTE_WEIGHT`.
 
     Returns
     -------
@@ -157,7 +163,11 @@ def adapt(
         "n_labelled": len(beat_idx),
         "embed_dim": int(memory.shape[1]),
         "k": NEIGHBOURS,
-        "weight": VOTE_WEIGHT,
+        "weight": float(
+            vote_weight
+            if vote_weight is not None
+            else loaded.meta.get("patient_vote_weight") or VOTE_WEIGHT
+        ),
     }
     adapted = PatientAdapted(**args)
     adapted.base.load_state_dict(loaded.model.state_dict())

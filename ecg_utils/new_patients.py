@@ -41,7 +41,7 @@ def nsv_score(metrics: dict) -> float:
     return float(np.mean([metrics["classes"][k]["f1"] for k in "NSV"]))
 
 
-def _with_offsets(loaded, offsets):
+def with_offsets(loaded, offsets):
     """A copy of a loaded fold model with ``offsets`` added to its logits."""
     import copy
 
@@ -62,7 +62,7 @@ def out_of_fold_adapted(
     for fold_records, fold_model in zip(cv["folds"], folds, strict=True):
         held = beats.subset(np.flatnonzero(np.isin(beats.record, fold_records)))
         t0 = time.perf_counter()
-        proba = adapted_beats_proba(_with_offsets(fold_model, offsets), held, methods)
+        proba = adapted_beats_proba(with_offsets(fold_model, offsets), held, methods)
         seconds += time.perf_counter() - t0
         records += len(fold_records)
         ys.append(held.y)

@@ -27,6 +27,8 @@ def evaluate_patient_specific(
     minutes: float = LABELLED_MINUTES,
     n_boot: int = 1000,
     labelled_beats: int | None = None,
+    vote_weight: float | None = None,
+    keep_predictions: bool = False,
 ) -> dict:
     """Pooled metrics of the adapted and the unadapted model on each record's remainder.
 
@@ -45,6 +47,11 @@ def evaluate_patient_specific(
         families (:func:`~ecg_utils.unsupervised.beat_families`, no labels used), the
         reference label of each family's most typical beat stands in for the analyst's
         review and labels its whole family, and every beat but those few is scored.
+    vote_weight : float, optional
+        Passed to :func:`~ecg_utils.adaptation.adapt`.
+    keep_predictions : bool
+        Also return ``y``, ``adapted_pred`` and ``global_pred`` (the scored beats), for
+        pooling over several calls.
     n_boot : int
         Record resamples of the bootstrap intervals (0: none).
 
@@ -81,6 +88,7 @@ def evaluate_patient_specific(
             x,
             fs,
             given,
+            vote_weight=vote_weight,
             r_peaks=peaks,
             record=rec,
         )
@@ -120,7 +128,54 @@ def evaluate_patient_specific(
         metrics["ci"] = bootstrap_ci(y, pred, groups=g, n_boot=n_boot, seed=0) if n_boot else None
         out[name] = metrics
     out["seconds_per_record"] = float(np.mean(times)) if times else 0.0
+    if keep_predictions:
+        out["y"], out["adapted_pred"] = y, np.concatenate(adapted_)
+        out["global_pred"] = np.concatenate(globals_)
     return out
+
+
+VOTE_WEIGHTS = (0.5, 0.7, 0.9, 1.0)
+"""Shares of the labelled neighbours' vote compared on the training records (1.0: the
+neighbours alone, the plain nearest-neighbour baseline of the field notes)."""
+
+
+def choose_vote_weight(
+    fold_models: list, folds: list[list[str]], mitdb_dir, minutes: float = LABELLED_MINUTES
+) -> tuple[float, dict[str, float]]:
+    """The vote share that serves the training records best in the patient-specific protocol.
+
+    Each training record is adapted from its own first ``minutes`` by the fold model that
+    never saw it, with each share of :data:`VOTE_WEIGHTS`; the pooled mean F1 of N, S
+    and V over the records' remainders decides (ties: the smaller share). No test record
+    is used.
+
+    Returns
+    -------
+    weight : float
+    scores : dict
+        Share (as text) -> pooled score.
+    """
+    from sklearn.metrics import f1_score
+
+    scores = {}
+    for weight in VOTE_WEIGHTS:
+        ys, preds = [], []
+        for records, model in zip(folds, fold_models, strict=True):
+            part = evaluate_patient_specific(
+                model,
+                mitdb_dir,
+                tuple(records),
+                minutes,
+                0,
+                vote_weight=weight,
+                keep_predictions=True,
+            )
+            ys.append(part["y"])
+            preds.append(part["adapted_pred"])
+        y, pred = np.concatenate(ys), np.concatenate(preds)
+        scores[str(weight)] = float(f1_score(y, pred, labels=[0, 1, 2], average="macro"))
+    best = max(VOTE_WEIGHTS, key=lambda w: (scores[str(w)], -w))
+    return best, scores
 
 
 def _reviewed_families(x, fs, peaks, labels, k: int):

@@ -513,11 +513,12 @@ AAMI EC57's patient-specific protocol: the reference labels of the first
 {r["minutes"]:g} minutes of each DS2 record adapt the benchmark model
 (`{r["experiment"]}`, trained on DS1) to that patient, and only the beats after them are
 scored, by the adapted and by the unadapted model. Adaptation keeps the model and adds a
-memory of the patient's labelled beats: each beat's probabilities are averaged with the vote
+memory of the patient's labelled beats: each beat's probabilities are mixed with the vote
 of its 5 nearest labelled beats in the model's own representation
 (`python -m ecg_utils adapt RECORD --ann atr --minutes 5 --out patient.pth`, or
-`ecg_utils.adapt`). It takes {r["seconds_per_record"]:.2f} s per record on 2 cores. This
-table never mixes with the strict inter-patient one: here each patient's own labels are used.
+`ecg_utils.adapt`). {_vote_text(r)} It takes {r["seconds_per_record"]:.2f} s per record on
+2 cores. This table never mixes with the strict inter-patient one: here each patient's own
+labels are used.
 
 {_table(["model", "accuracy (%)", "S Se / +P (%)", "V Se / +P (%)"], rows)}
 
@@ -578,3 +579,16 @@ other beat is scored.{verdict}
 
 {_table(columns, rows)}
 """
+
+
+def _vote_text(r: dict) -> str:
+    """How the share of the neighbours' vote was chosen (on DS1, never on DS2)."""
+    scores = r.get("vote_weight_scores")
+    if not scores:
+        return ""
+    tried = ", ".join(f"{w}: {v:.3f}" for w, v in scores.items())
+    return (
+        f"The vote's share, {r['vote_weight']:g}, was chosen on DS1: each DS1 record adapted "
+        f"from its own first minutes by the fold model of {r['vote_weight_chosen_on']} that "
+        f"never saw it, pooled mean F1 of N, S and V ({tried})."
+    )

@@ -916,8 +916,8 @@ def apply_kept_adaptation(
     The kept adaptation (``results/adaptation.json``) is written into each model's
     metadata (``adaptation``), so that prediction and evaluation use it; the benchmark's
     test figures are measured again with it (those without it stay, as
-    ``test_without_adaptation``) and both models are shipped again. Nothing changes when
-    no adaptation was kept.
+    ``test_without_adaptation``) and both models are shipped again (with their
+    metadata). Nothing changes when no adaptation was kept.
     """
     from .new_patients import ADAPTATION_VARIANTS
     from .operating import with_operating_point
@@ -930,10 +930,7 @@ def apply_kept_adaptation(
         weights = opts.runs_dir / f"{name}.pth"
         if not result or not weights.exists() or result.get("adaptation", []) == methods:
             continue
-        meta = {**read_metadata(weights), "adaptation": methods or None}
-        write_text_atomic(
-            weights.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n"
-        )
+        _set_metadata(opts, name, adaptation=methods or None)
         if result.get("test") is not None:
             if "test_without_adaptation" not in result:
                 result["test_without_adaptation"] = result["test"]
@@ -944,8 +941,6 @@ def apply_kept_adaptation(
             result["test_high_sensitivity"] = evaluate_weights(high, beats, split, n_boot)
         result["adaptation"] = methods
         write_json(opts.results_dir / f"{name}.json", result)
-        if not opts.quick:
-            ship(result, opts.out_dir)
     return shipped
 
 
@@ -974,10 +969,18 @@ FEW_LABELS = (5, 10, 20, 50)
 """Labelled beats per recording in the few-labels protocol (one per family)."""
 
 
-def patient_specific_check(opts: StudyOptions, benchmark: str) -> None:
+def patient_specific_check(opts: StudyOptions, benchmark: str, single: str, shipped: dict) -> None:
     """The patient-specific protocol on DS2 with the shipped benchmark model
-    (:func:`~ecg_utils.patient_specific.evaluate_patient_specific`); skipped when current."""
-    from .patient_specific import evaluate_patient_specific
+    (:func:`~ecg_utils.patient_specific.evaluate_patient_specific`); skipped when current.
+
+    The share of the labelled neighbours' vote is chosen first on DS1, each record
+    adapted by the fold model of ``single`` (the best single candidate) that never saw it
+    (:func:`~ecg_utils.patient_specific.choose_vote_weight`), and written into the shipped
+    new-patient models' metadata (``patient_vote_weight``), which ``adapt`` then uses.
+    """
+    from .checkpoint import load_fold_models
+    from .new_patients import with_offsets
+    from .patient_specific import choose_vote_weight, evaluate_patient_specific
 
     weights = opts.runs_dir / f"{benchmark}.pth"
     out = opts.results_dir / "patient_specific.json"
@@ -988,18 +991,45 @@ def patient_specific_check(opts: StudyOptions, benchmark: str) -> None:
                 return
         except (json.JSONDecodeError, OSError):
             pass
+    cv = _result_of(opts.results_dir, single)["cross_validation"]
+    balanced = cv["operating_points"]["balanced"]
+    folds = [with_offsets(m, balanced) for m in load_fold_models(opts.runs_dir / f"{single}.pth")]
     # smoke runs: three records, and their first 6 s labelled (synthetic records are short)
-    quick = {"records": DS2[:3], "minutes": 0.1, "n_boot": 200} if opts.quick else {}
-    result = evaluate_patient_specific(weights, opts.mitdb_dir, **quick)
-    quick.pop("minutes", None)
+    minutes = {"minutes": 0.1} if opts.quick else {}
+    vote, vote_scores = choose_vote_weight(folds, cv["folds"], opts.mitdb_dir, **minutes)
+    for target in (UNSEEN_PATIENT_TARGET, PRODUCT_TARGET):
+        if shipped.get(target):
+            _set_metadata(opts, shipped[target], patient_vote_weight=vote)
+    quick = {"records": DS2[:3], "n_boot": 200} if opts.quick else {}
+    result = evaluate_patient_specific(weights, opts.mitdb_dir, **quick, **minutes)
     result["few_labels"] = {
         str(k): evaluate_patient_specific(weights, opts.mitdb_dir, labelled_beats=k, **quick)
         for k in (FEW_LABELS[:1] if opts.quick else FEW_LABELS)
     }
     for few in result["few_labels"].values():
         few.pop("per_record")  # the 5-minute protocol's per-record table is the one shown
-    result.update({"experiment": benchmark, "weights_sha256": digest})
+    result.update(
+        {
+            "experiment": benchmark,
+            "weights_sha256": digest,
+            "vote_weight": vote,
+            "vote_weight_scores": vote_scores,
+            "vote_weight_chosen_on": single,
+        }
+    )
     write_json(out, result)
+
+
+def _set_metadata(opts: StudyOptions, name: str, **values) -> None:
+    """Add ``values`` to a run's weights metadata and ship it again when it is shipped."""
+    weights = opts.runs_dir / f"{name}.pth"
+    meta = {**read_metadata(weights), **values}
+    write_text_atomic(
+        weights.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    )
+    result = _result_of(opts.results_dir, name)
+    if result.get("ship_as") and not opts.quick:
+        ship(result, opts.out_dir)
 
 
 def _weights_key(weights: Path) -> str:
@@ -1140,7 +1170,7 @@ def run_study(opts: StudyOptions) -> dict:
         shipped = apply_kept_adaptation(opts, shipped, beats, named["inter-patient"], n_boot)
         detected_peaks_check(opts, ip_model)
         sequence_check(opts, beats, single, named["inter-patient"])
-        patient_specific_check(opts, ip_model)
+        patient_specific_check(opts, ip_model, single, shipped)
     summary = {
         "experiments": sorted(done),
         "quick": opts.quick,

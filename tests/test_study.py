@@ -10,6 +10,7 @@ from conftest import SYNTHETIC_RECORDS, tmp_files
 
 from ecg_utils.beats import build_beats
 from ecg_utils.checkpoint import load_model
+from ecg_utils.patient_specific import VOTE_WEIGHTS
 from ecg_utils.splits import SPLIT_SEED, make_split
 from ecg_utils.study import (
     ENSEMBLE_SEEDS,
@@ -190,6 +191,9 @@ def test_operating_points_curves_and_adaptation_are_recorded(quick_study):
     assert set(patient["per_record"]) == {"100", "103", "105"}
     assert patient["adapted"]["n_beats"] == patient["global"]["n_beats"] > 0
     assert list(patient["few_labels"]) == ["5"]  # smoke runs: the smallest count only
+    assert patient["vote_weight"] in VOTE_WEIGHTS and len(patient["vote_weight_scores"]) == 4
+    meta = load_model(quick_study / "runs" / f"{patient['experiment']}.pth").meta
+    assert meta["patient_vote_weight"] == patient["vote_weight"]
     sequence = read(quick_study / "results" / "sequence.json")
     assert sequence["benchmark"] == "relative_ip" and isinstance(sequence["helps"], bool)
     assert set(sequence["test"]["classes"]) == set(sequence["out_of_fold"]["classes"])
