@@ -255,7 +255,7 @@ The report below is generated from the results files (`python -m ecg_utils repor
 
 results = load_results(OUT / "results")
 for name, r in sorted(results.items()):
-    if r.get("test") and not (r.get("repeat_of") or r.get("member_of")):
+    if r.get("protocol") and r.get("test") and not (r.get("repeat_of") or r.get("member_of")):
         m = r["test"]
         se = {c: 100 * m["classes"][c]["sensitivity"] for c in ("S", "V")}
         print(f"{r['protocol']:14} {r['title']:40} acc {100 * m['accuracy']:6.2f} %  "
