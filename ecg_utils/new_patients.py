@@ -77,13 +77,19 @@ def test_adapted(weights: Path, test: Beats, methods: tuple[str, ...]) -> dict:
 
 
 def adaptation_ablation(
-    results_dir: Path, beats: Beats, benchmark: str, product: str | None, test_idx: np.ndarray
+    results_dir: Path,
+    beats: Beats,
+    benchmark: str,
+    product: str | None,
+    test_idx: np.ndarray,
+    variants: tuple[str, ...] | None = None,
 ) -> dict:
     """Every :data:`ADAPTATION_VARIANTS` entry on the benchmark's DS1 folds, the product's
     48-record folds and (read after the choice) the benchmark on DS2.
 
     The kept adaptation is the one with the best out-of-fold score on the benchmark's
-    folds if it beats no adaptation by :data:`KEEP_GAIN`, else none.
+    folds if it beats no adaptation by :data:`KEEP_GAIN`, else none. ``variants`` limits
+    the comparison to some names (smoke runs; "none" always comes first).
     """
     bench_result = json.loads((results_dir / f"{benchmark}.json").read_text())
     runs = {"benchmark": bench_result}
@@ -91,7 +97,9 @@ def adaptation_ablation(
         runs["product"] = json.loads((results_dir / f"{product}.json").read_text())
     test = beats.subset(test_idx)
     rows = []
-    for variant, methods in ADAPTATION_VARIANTS.items():
+    names = ["none", *[v for v in (variants or ADAPTATION_VARIANTS) if v != "none"]]
+    for variant in names:
+        methods = ADAPTATION_VARIANTS[variant]
         row = {"variant": variant, "methods": list(methods)}
         for role, result in runs.items():
             metrics, seconds, n_records = out_of_fold_adapted(result, beats, methods)
@@ -115,7 +123,9 @@ def adaptation_ablation(
     }
 
 
-def sequence_ablation(results_dir: Path, beats: Beats, benchmark: str, test_idx: np.ndarray):
+def sequence_ablation(
+    results_dir: Path, beats: Beats, benchmark: str, test_idx: np.ndarray, steps: int | None = None
+):
     """A sequence head (:mod:`ecg_utils.sequence`) stacked on the benchmark candidate.
 
     Judged on the candidate's DS1 record folds (heads trained on the other folds'
@@ -141,7 +151,7 @@ def sequence_ablation(results_dir: Path, beats: Beats, benchmark: str, test_idx:
     side = beats.subset(np.flatnonzero(np.isin(beats.record, held)))
     t0 = time.perf_counter()
     proba = out_of_fold_proba(weights, side, cv["folds"])
-    seq_cfg = SequenceConfig()
+    seq_cfg = SequenceConfig() if steps is None else SequenceConfig(steps=steps)
     head_oof = cross_validate_head(proba, side, cv["folds"], seq_cfg)
     offsets, score = choose_class_offsets(head_oof, side.y, cfg)
     oof_pred = (np.log(np.clip(head_oof, 1e-12, None)) + offsets).argmax(1)

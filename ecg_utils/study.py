@@ -904,7 +904,10 @@ def adaptation_check(
                 return
         except (json.JSONDecodeError, OSError):
             pass
-    result = adaptation_ablation(opts.results_dir, beats, benchmark, product, split.test)
+    variants = ("clusters",) if opts.quick else None  # smoke runs: one adaptation
+    result = adaptation_ablation(
+        opts.results_dir, beats, benchmark, product, split.test, variants=variants
+    )
     write_json(out, {**result, "weights_sha256": digests})
 
 
@@ -961,7 +964,8 @@ def sequence_check(opts: StudyOptions, beats: Beats, benchmark: str, split: Spli
                 return
         except (json.JSONDecodeError, OSError):
             pass
-    result = sequence_ablation(opts.results_dir, beats, benchmark, split.test)
+    steps = 20 if opts.quick else None  # smoke runs: a few training steps
+    result = sequence_ablation(opts.results_dir, beats, benchmark, split.test, steps=steps)
     write_json(out, {**result, "weights_sha256": digest})
 
 
@@ -996,7 +1000,9 @@ def patient_specific_check(opts: StudyOptions, benchmark: str, single: str, ship
     folds = [with_offsets(m, balanced) for m in load_fold_models(opts.runs_dir / f"{single}.pth")]
     # smoke runs: three records, and their first 6 s labelled (synthetic records are short)
     minutes = {"minutes": 0.1} if opts.quick else {}
-    vote, vote_scores = choose_vote_weight(folds, cv["folds"], opts.mitdb_dir, **minutes)
+    # smoke runs: one record of each fold
+    fold_records = [f[:1] for f in cv["folds"]] if opts.quick else cv["folds"]
+    vote, vote_scores = choose_vote_weight(folds, fold_records, opts.mitdb_dir, **minutes)
     for target in (UNSEEN_PATIENT_TARGET, PRODUCT_TARGET):
         if shipped.get(target):
             _set_metadata(opts, shipped[target], patient_vote_weight=vote)
