@@ -59,6 +59,23 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_recording_args(p: argparse.ArgumentParser) -> None:
+    """The recording of ``adapt`` and ``clusters``: a WFDB record or samples with --fs."""
+    p.add_argument("path", type=Path, help="WFDB record (.hea) or CSV/NPY of samples")
+    p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
+    p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
+
+
+def _annotated(kind: str, extra: dict, args):
+    """R peaks and AAMI labels of the ``--ann`` annotations of a WFDB record."""
+    from .beats import annotated_beats
+    from .records import read_annotations
+
+    if kind != "record":
+        raise EcgError("--ann needs a WFDB record", args.path)
+    return annotated_beats(*read_annotations(extra["record_path"], args.ann))
+
+
 def _add_sensitivity_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sensitivity",
@@ -424,13 +441,7 @@ def cmd_adapt(args) -> int:
     record = Path(args.path).with_suffix("").name
     peaks, labels, source = None, None, args.labels
     if args.ann:
-        from .beats import annotated_beats
-        from .records import read_annotations
-
-        if kind != "record":
-            raise EcgError("--ann needs a WFDB record", args.path)
-        samples, symbols = read_annotations(extra["record_path"], args.ann)
-        peaks, classes = annotated_beats(samples, symbols)
+        peaks, classes = _annotated(kind, extra, args)
         if args.labels is None:  # the annotations label the first minutes
             source = extra["record_path"].with_suffix(f".{args.ann}")
             first = peaks < args.minutes * 60 * fs
@@ -496,14 +507,7 @@ def cmd_clusters(args) -> int:
     kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
     if kind == "beats":
         raise EcgError("the cluster review needs a recording, not single beats", args.path)
-    peaks = None
-    if args.ann:
-        from .beats import annotated_beats
-        from .records import read_annotations
-
-        if kind != "record":
-            raise EcgError("--ann needs a WFDB record", args.path)
-        peaks, _ = annotated_beats(*read_annotations(extra["record_path"], args.ann))
+    peaks = _annotated(kind, extra, args)[0] if args.ann else None
     families, members, beats = review_families(
         args.weights, data, fs, r_peaks=peaks, n_families=args.families
     )
@@ -666,24 +670,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("adapt", help="adapt a model to one patient from labelled beats")
-    p.add_argument("path", type=Path, help="WFDB record (.hea) or CSV/NPY of samples")
+    _add_recording_args(p)
     p.add_argument("--weights", type=Path, help="model to adapt (default: DEFAULT_WEIGHTS)")
     p.add_argument("--labels", type=Path, help="CSV of labelled beats: sample,class[,record]")
     p.add_argument("--clusters", type=Path, help="a reviewed families.csv (see 'clusters')")
     p.add_argument("--ann", help="annotation extension: its beats in the first --minutes label")
     p.add_argument("--minutes", type=_positive_float, default=5.0, help="labelled minutes (--ann)")
-    p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
-    p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
     p.add_argument("--out", type=Path, required=True, help="adapted weights (.pth)")
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("clusters", help="group a recording's beats into families to review")
-    p.add_argument("path", type=Path, help="WFDB record (.hea) or CSV/NPY of samples")
+    _add_recording_args(p)
     p.add_argument("--weights", type=Path, help="model whose predictions name the families")
     p.add_argument("--ann", help="annotation extension whose beats to use (else detected)")
     p.add_argument("--families", type=_positive_int, default=20, help="number of families")
-    p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
-    p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
     p.add_argument("--out", type=Path, required=True, help="folder for families.csv/.png")
     p.set_defaults(func=cmd_clusters)
 

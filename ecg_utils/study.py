@@ -853,12 +853,8 @@ def detected_peaks_check(opts: StudyOptions, name: str) -> None:
     weights = opts.runs_dir / f"{name}.pth"
     out = opts.results_dir / "detected_peaks.json"
     digest = _weights_key(weights)
-    if out.exists() and not opts.force:
-        try:
-            if json.loads(out.read_text()).get("weights_sha256") == digest:
-                return
-        except (json.JSONDecodeError, OSError):
-            pass
+    if not opts.force and _is_current(out, digest):
+        return
     records = DS2[:3] if opts.quick else DS2
     result = evaluate_with_detected_peaks(weights, opts.mitdb_dir, records=records)
     result.update({"weights": UNSEEN_PATIENT_TARGET, "experiment": name, "weights_sha256": digest})
@@ -898,12 +894,8 @@ def adaptation_check(
         return
     out = opts.results_dir / "adaptation.json"
     digests = {n: _sha256(w) for n, w in zip(names, weights, strict=True)}
-    if out.exists() and not opts.force:
-        try:
-            if json.loads(out.read_text()).get("weights_sha256") == digests:
-                return
-        except (json.JSONDecodeError, OSError):
-            pass
+    if not opts.force and _is_current(out, digests):
+        return
     variants = ("clusters",) if opts.quick else None  # smoke runs: one adaptation
     result = adaptation_ablation(
         opts.results_dir, beats, benchmark, product, split.test, variants=variants
@@ -958,12 +950,8 @@ def sequence_check(opts: StudyOptions, beats: Beats, benchmark: str, split: Spli
         return
     out = opts.results_dir / "sequence.json"
     digest = _sha256(weights)
-    if out.exists() and not opts.force:
-        try:
-            if json.loads(out.read_text()).get("weights_sha256") == digest:
-                return
-        except (json.JSONDecodeError, OSError):
-            pass
+    if not opts.force and _is_current(out, digest):
+        return
     steps = 20 if opts.quick else None  # smoke runs: a few training steps
     result = sequence_ablation(opts.results_dir, beats, benchmark, split.test, steps=steps)
     write_json(out, {**result, "weights_sha256": digest})
@@ -989,12 +977,8 @@ def patient_specific_check(opts: StudyOptions, benchmark: str, single: str, ship
     weights = opts.runs_dir / f"{benchmark}.pth"
     out = opts.results_dir / "patient_specific.json"
     digest = _weights_key(weights)
-    if out.exists() and not opts.force:
-        try:
-            if json.loads(out.read_text()).get("weights_sha256") == digest:
-                return
-        except (json.JSONDecodeError, OSError):
-            pass
+    if not opts.force and _is_current(out, digest):
+        return
     cv = _result_of(opts.results_dir, single)["cross_validation"]
     balanced = cv["operating_points"]["balanced"]
     folds = [with_offsets(m, balanced) for m in load_fold_models(opts.runs_dir / f"{single}.pth")]
@@ -1036,6 +1020,14 @@ def _set_metadata(opts: StudyOptions, name: str, **values) -> None:
     result = _result_of(opts.results_dir, name)
     if result.get("ship_as") and not opts.quick:
         ship(result, opts.out_dir)
+
+
+def _is_current(out: Path, key) -> bool:
+    """Whether the results file ``out`` was made from the weights ``key`` names."""
+    try:
+        return out.exists() and json.loads(out.read_text()).get("weights_sha256") == key
+    except (json.JSONDecodeError, OSError):
+        return False
 
 
 def _weights_key(weights: Path) -> str:

@@ -158,30 +158,6 @@ def test_adapt_command_bad_labels(capsys, record, model_file, tmp_path, csv, wor
     assert not out.exists() and not out.with_suffix(".json").exists()
 
 
-def test_patient_specific_protocol_from_the_command_line(
-    capsys, tmp_path, synthetic_mitdb, model_file
-):
-    rc, stdout, err = run_main(
-        capsys,
-        "evaluate",
-        "--weights",
-        model_file,
-        "--protocol",
-        "patient-specific",
-        "--labelled-minutes",
-        "0.1",
-        "--mitdb-dir",
-        synthetic_mitdb,
-        "--cache-dir",
-        tmp_path / "cache",
-        "--json",
-    )
-    assert rc == 0, err
-    got = json.loads(stdout)
-    assert got["protocol"] == "patient-specific" and got["labelled_minutes"] == 0.1
-    assert set(got["classes"]) == set("NSVFQ") and got["n_beats"] > 0
-
-
 def test_families_group_the_beats_and_a_review_labels_them(record, model_file):
     from ecg_utils.adaptation import family_labels, review_families
 
@@ -206,52 +182,29 @@ def test_clusters_command_then_adapt_from_the_review(capsys, record, model_file,
     rc, stdout, err = run_main(capsys, *argv, "--out", out)
     assert rc == 0, err
     assert {p.name for p in out.iterdir()} == {"families.csv", "beats.csv", "families.png"}
-    rc, stdout, err = run_main(
-        capsys,
-        "adapt",
-        hea,
-        "--clusters",
-        out / "families.csv",
-        "--weights",
-        model_file,
-        "--out",
-        tmp_path / "p.pth",
-    )
+    adapt = ("adapt", hea, "--clusters", out / "families.csv", "--weights", model_file)
+    rc, stdout, err = run_main(capsys, *adapt, "--out", tmp_path / "p.pth")
     assert rc == 0, err
     assert "4 families reviewed, 0 corrected" in stdout
     beats = pd.read_csv(out / "beats.csv")
     beats["record"] = "999"
     beats.to_csv(out / "beats.csv", index=False)
-    rc, _, err = run_main(
-        capsys,
-        "adapt",
-        hea,
-        "--clusters",
-        out / "families.csv",
-        "--weights",
-        model_file,
-        "--out",
-        tmp_path / "q.pth",
-    )
+    rc, _, err = run_main(capsys, *adapt, "--out", tmp_path / "q.pth")
     assert rc == 2 and "of record 999, not 200" in err and not (tmp_path / "q.pth").exists()
 
 
-def test_few_labels_protocol_from_the_command_line(capsys, tmp_path, synthetic_mitdb, model_file):
-    rc, stdout, err = run_main(
-        capsys,
-        "evaluate",
-        "--weights",
-        model_file,
-        "--protocol",
-        "patient-specific",
-        "--labelled-beats",
-        "3",
-        "--mitdb-dir",
-        synthetic_mitdb,
-        "--cache-dir",
-        tmp_path / "cache",
-        "--json",
-    )
+@pytest.mark.parametrize(
+    ("flags", "minutes", "beats"),
+    [(("--labelled-minutes", "0.1"), 0.1, None), (("--labelled-beats", "3"), None, 3)],
+)
+def test_patient_specific_protocols_from_the_command_line(
+    capsys, tmp_path, synthetic_mitdb, model_file, flags, minutes, beats
+):
+    data = ("--mitdb-dir", synthetic_mitdb, "--cache-dir", tmp_path / "cache")
+    argv = ("evaluate", "--weights", model_file, "--protocol", "patient-specific")
+    rc, stdout, err = run_main(capsys, *argv, *flags, *data, "--json")
     assert rc == 0, err
     got = json.loads(stdout)
-    assert got["labelled_beats"] == 3 and got["labelled_minutes"] is None
+    assert got["protocol"] == "patient-specific"
+    assert got["labelled_minutes"] == minutes and got["labelled_beats"] == beats
+    assert set(got["classes"]) == set("NSVFQ") and got["n_beats"] > 0
