@@ -60,7 +60,12 @@ def save_model(model: nn.Module, path: str | Path, meta: dict) -> None:
     meta = {**_input_meta(), **meta}
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     save_tensors(state, path)
-    write_text_atomic(metadata_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_metadata(path, meta)
+
+
+def write_metadata(weights: str | Path, meta: dict) -> None:
+    """Write the metadata file beside ``weights`` (sorted keys, atomically)."""
+    write_text_atomic(metadata_path(weights), json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def save_tensors(obj, path: str | Path) -> None:

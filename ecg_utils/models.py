@@ -168,15 +168,18 @@ class Ensemble(nn.Module):
         self.register_buffer("logit_offsets", torch.zeros(classes))
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
-        probs = [
-            torch.softmax(m(x) if features is None else m(x, features), dim=1) for m in self.members
-        ]
+        probs = [torch.softmax(logits(m, x, features), dim=1) for m in self.members]
         mean = torch.stack(probs).mean(dim=0)
         return torch.log(mean.clamp_min(1e-12)) + self.logit_offsets
 
     def embed(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """The members' representations side by side, ``(batch, k * d)``."""
         return torch.cat([embed(m, x, features) for m in self.members], dim=1)
+
+
+def logits(model: nn.Module, x: torch.Tensor, features: torch.Tensor | None = None):
+    """``model``'s output, with ``features`` passed only when the model takes them."""
+    return model(x, features) if getattr(model, "n_features", 0) else model(x)
 
 
 def embed(model: nn.Module, x: torch.Tensor, features: torch.Tensor | None = None):
@@ -253,8 +256,8 @@ class PatientAdapted(nn.Module):
         return (votes.sum(1).float() + 0.1) / (k + 0.1 * self.n_classes)
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
-        logits = self.base(x) if not self.n_features else self.base(x, features)
-        mixed = (1 - self.weight) * torch.softmax(logits, 1) + self.weight * self.vote(x, features)
+        base = torch.softmax(logits(self.base, x, features), 1)
+        mixed = (1 - self.weight) * base + self.weight * self.vote(x, features)
         return torch.log(mixed.clamp_min(1e-12))
 
 

@@ -22,6 +22,7 @@ from .checkpoint import LoadedModel, load_fold_models, load_model
 from .evaluation import classification_metrics
 from .inference import predict_beats
 from .models import add_logit_offsets
+from .operating import offset_logits, without_offsets
 from .unsupervised import adapted_beats_proba
 
 ADAPTATION_VARIANTS: dict[str, tuple[str, ...]] = {
@@ -154,17 +155,15 @@ def sequence_ablation(
     seq_cfg = SequenceConfig() if steps is None else SequenceConfig(steps=steps)
     head_oof = cross_validate_head(proba, side, cv["folds"], seq_cfg)
     offsets, score = choose_class_offsets(head_oof, side.y, cfg)
-    oof_pred = (np.log(np.clip(head_oof, 1e-12, None)) + offsets).argmax(1)
+    oof_pred = offset_logits(head_oof, offsets).argmax(1)
     head = train_head(sequence_inputs(proba, side), side, seq_cfg)
     seconds = time.perf_counter() - t0
     loaded = load_model(weights)
     test = beats.subset(test_idx)
-    balanced = np.asarray(cv["operating_points"]["balanced"])
     # the weights hold the balanced offsets; the head reads probabilities without them
-    raw = predict_beats(loaded, test) * np.exp(-balanced)
-    raw /= raw.sum(axis=1, keepdims=True)
+    raw = without_offsets(predict_beats(loaded, test), cv["operating_points"]["balanced"])
     test_proba = head_proba(head, sequence_inputs(raw, test), test)
-    test_pred = (np.log(np.clip(test_proba, 1e-12, None)) + offsets).argmax(1)
+    test_pred = offset_logits(test_proba, offsets).argmax(1)
     base = cv["score"]
     return {
         "benchmark": benchmark,

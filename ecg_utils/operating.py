@@ -30,6 +30,19 @@ OFFSET_GRID = np.round(np.arange(-1.0, 6.01, 0.25), 2)
 """Logit offsets (added to log-probabilities) searched for the S and V classes."""
 
 
+def offset_logits(proba: np.ndarray, offsets=None) -> np.ndarray:
+    """Log-probabilities ``(n_beats, 5)`` plus per-class ``offsets`` (none: zeros)."""
+    logits = np.log(np.clip(np.asarray(proba, np.float64), 1e-12, None))
+    return logits if offsets is None else logits + np.asarray(offsets, np.float64)
+
+
+def without_offsets(proba: np.ndarray, offsets) -> np.ndarray:
+    """Probabilities of a model whose last layer holds ``offsets``, with them taken off
+    (what the offsets were chosen on), ``(n_beats, 5)``."""
+    raw = np.asarray(proba, np.float64) * np.exp(-np.asarray(offsets, np.float64))
+    return raw / raw.sum(axis=1, keepdims=True)
+
+
 def se_ppv(pred: np.ndarray, y: np.ndarray, k: int) -> tuple[float, float]:
     """Sensitivity and positive predictivity of class ``k`` (0 where undefined)."""
     tp = float(np.sum((pred == k) & (y == k)))
@@ -64,7 +77,7 @@ def high_sensitivity_offsets(
     list of float
         One offset per class, to add to ``log(proba)``.
     """
-    logits = np.log(np.clip(np.asarray(proba, np.float64), 1e-12, None))
+    logits = offset_logits(proba)
     y = np.asarray(y)
     base = np.zeros(len(CLASS_NAMES)) if base is None else np.asarray(base, np.float64)
     offsets = base.copy()
@@ -102,7 +115,7 @@ def sensitivity_curve(
     list of dict
         ``{"offset", "sensitivity", "ppv"}`` per grid point, in grid order.
     """
-    logits = np.log(np.clip(np.asarray(proba, np.float64), 1e-12, None))
+    logits = offset_logits(proba)
     k = CLASS_NAMES.index(cls)
     base = np.zeros(len(CLASS_NAMES)) if offsets is None else np.asarray(offsets, np.float64)
     rows = []

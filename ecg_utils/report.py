@@ -20,6 +20,7 @@ from .report_new_patients import (
     section_new_patients,
     section_patient_specific,
 )
+from .splits import PROTOCOLS
 from .study import (
     PRODUCT_TARGET,
     UNSEEN_PATIENT_TARGET,
@@ -759,7 +760,7 @@ def study_training_time(results: dict) -> tuple[int, float]:
         r
         for r in results.values()
         if isinstance(r, dict)
-        and r.get("protocol") in ("kaggle", "inter-patient", "all-records")
+        and r.get("protocol") in PROTOCOLS
         and "train_seconds" in r
         and not r.get("members")  # an ensemble trains nothing beyond its members
     ]

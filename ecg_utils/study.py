@@ -22,6 +22,7 @@ from .checkpoint import (
     load_model,
     read_metadata,
     save_fold_models,
+    write_metadata,
 )
 from .evaluation import (
     bootstrap_ci,
@@ -30,7 +31,7 @@ from .evaluation import (
     plot_learning_curves,
 )
 from .inference import predict_beats
-from .operating import OPERATING_VERSION
+from .operating import OPERATING_VERSION, offset_logits
 from .splits import DS1, DS2, PACED, SPLIT_SEED, Split, make_split
 from .training import TrainConfig, TrainResult, save_trained, train, train_cross_validated
 
@@ -603,7 +604,7 @@ def run_ensemble(
             **training_metadata(beats),
         },
     )
-    pred = (np.log(np.clip(mean, 1e-12, None)) + np.asarray(offsets)).argmax(1)
+    pred = offset_logits(mean, offsets).argmax(1)
     cv = {
         "folds": folds,
         "epoch": runs[0]["cross_validation"]["epoch"],
@@ -730,10 +731,7 @@ def refresh_operating_points(result_file: Path, beats: Beats, split: Split, n_bo
     points = {"balanced": balanced, "high": high_sensitivity_offsets(proba, side.y, balanced)}
     cv["operating_points"] = points
     cv.update(out_of_fold_summary(side, proba, points, n_boot))
-    meta = {**read_metadata(weights), "operating_points": points}
-    write_text_atomic(
-        weights.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n"
-    )
+    write_metadata(weights, {**read_metadata(weights), "operating_points": points})
     if result.get("test") is not None:
         high, curves = _test_operating_points(weights, beats, split, n_boot)
         result["test_high_sensitivity"], result["test_curves"] = high, curves
@@ -765,7 +763,7 @@ def out_of_fold_summary(side: Beats, proba: np.ndarray, points: dict, n_boot: in
     from .operating import sensitivity_curve
 
     def pred(point):
-        return (np.log(np.clip(proba, 1e-12, None)) + np.asarray(points[point])).argmax(1)
+        return offset_logits(proba, points[point]).argmax(1)
 
     def ci(pred):
         if not n_boot:
@@ -784,16 +782,15 @@ def _test_operating_points(
 ) -> tuple[dict, dict]:
     """Test metrics at the high-sensitivity point and the S and V curves on the test side
     (the same offset sweeps as :func:`out_of_fold_summary`)."""
-    from .operating import sensitivity_curve, with_operating_point
+    from .operating import sensitivity_curve, with_operating_point, without_offsets
 
     loaded = load_model(weights)
     high = evaluate_weights(with_operating_point(loaded, "high"), beats, split, n_boot=n_boot)
     test = beats.subset(split.test)
-    balanced = np.asarray(loaded.meta["operating_points"]["balanced"])
+    balanced = loaded.meta["operating_points"]["balanced"]
     # the weights hold the balanced offsets: take them off to sweep from the same origin
-    raw = predict_beats(loaded, test) * np.exp(-balanced)
-    raw /= raw.sum(axis=1, keepdims=True)
-    curves = {c: sensitivity_curve(raw, test.y, c, balanced.tolist()) for c in ("S", "V")}
+    raw = without_offsets(predict_beats(loaded, test), balanced)
+    curves = {c: sensitivity_curve(raw, test.y, c, balanced) for c in ("S", "V")}
     return high, curves
 
 
@@ -1013,10 +1010,7 @@ def patient_specific_check(opts: StudyOptions, benchmark: str, single: str, ship
 def _set_metadata(opts: StudyOptions, name: str, **values) -> None:
     """Add ``values`` to a run's weights metadata and ship it again when it is shipped."""
     weights = opts.runs_dir / f"{name}.pth"
-    meta = {**read_metadata(weights), **values}
-    write_text_atomic(
-        weights.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n"
-    )
+    write_metadata(weights, {**read_metadata(weights), **values})
     result = _result_of(opts.results_dir, name)
     if result.get("ship_as") and not opts.quick:
         ship(result, opts.out_dir)

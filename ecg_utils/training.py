@@ -24,7 +24,8 @@ from .beats import CLASS_NAMES, FEATURE_SETS, FS_BEAT, Beats, beat_features, wav
 from .checkpoint import save_model
 from .inference import predict_beat_set, predict_proba
 from .models import MODELS, add_logit_offsets, build_model, count_parameters
-from .operating import high_sensitivity_offsets
+from .operating import high_sensitivity_offsets, offset_logits
+from .splits import PROTOCOLS
 
 TRAINABLE = tuple(name for name in MODELS if name not in ("ensemble", "patient"))
 """Architectures one training run can train (an ensemble is assembled from runs, a
@@ -170,8 +171,8 @@ class TrainConfig:
             (self.loss in ("ce", "weighted_ce"), f"unknown loss {self.loss!r}"),
             (self.sampler in ("none", "balanced"), f"unknown sampler {self.sampler!r}"),
             (
-                self.protocol in ("kaggle", "inter-patient", "all-records"),
-                f"unknown protocol {self.protocol!r}; choose kaggle, inter-patient or all-records",
+                self.protocol in PROTOCOLS,
+                f"unknown protocol {self.protocol!r}; choose one of: {', '.join(PROTOCOLS)}",
             ),
         ]
         for ok, message in checks:
@@ -789,7 +790,7 @@ def cross_validate(
     bias, score = None, history[best]["val_selection_f1"]
     if cfg.calibrate:
         bias, score = choose_class_offsets(proba[best], beats.y, cfg)
-    logits = np.log(np.clip(proba[best], 1e-12, None)) + (0.0 if bias is None else bias)
+    logits = offset_logits(proba[best], bias)
     balanced = bias if bias is not None else [0.0] * len(CLASS_NAMES)
     return {
         "folds": [sorted(set(beats.record[f].tolist())) for f in folds],
