@@ -35,16 +35,39 @@ class ECG1DCNN(nn.Module):
         return torch.relu(self.fc1(x.flatten(1)))
 
 
-class ResBlock1d(nn.Module):
-    """Two 1-D convolutions with a skip connection (He et al. 2016, as in Kachuee et al. 2018)."""
+class SqueezeExcite1d(nn.Module):
+    """Channel gates from the time-averaged channels (Hu et al. 2018), for ``(batch, c, t)``."""
 
-    def __init__(self, channels_in: int, channels_out: int, kernel: int = 5, stride: int = 1):
+    def __init__(self, channels: int, reduction: int = 8):
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=2)))))
+        return x * gate.unsqueeze(2)
+
+
+class ResBlock1d(nn.Module):
+    """Two 1-D convolutions with a skip connection (He et al. 2016, as in Kachuee et al. 2018),
+    optionally with squeeze-and-excitation gates on the residual branch."""
+
+    def __init__(
+        self,
+        channels_in: int,
+        channels_out: int,
+        kernel: int = 5,
+        stride: int = 1,
+        se: bool = False,
+    ):
         super().__init__()
         pad = kernel // 2
         self.conv1 = nn.Conv1d(channels_in, channels_out, kernel, stride, pad, bias=False)
         self.bn1 = nn.BatchNorm1d(channels_out)
         self.conv2 = nn.Conv1d(channels_out, channels_out, kernel, 1, pad, bias=False)
         self.bn2 = nn.BatchNorm1d(channels_out)
+        self.se = SqueezeExcite1d(channels_out) if se else nn.Identity()
         self.skip = (
             nn.Identity()
             if stride == 1 and channels_in == channels_out
@@ -56,7 +79,7 @@ class ResBlock1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(out)) + self.skip(x))
+        return torch.relu(self.se(self.bn2(self.conv2(out))) + self.skip(x))
 
 
 WIDE_BINS = 4
@@ -79,16 +102,37 @@ class ResNet1D(nn.Module):
         How many of the feature vector's last columns are a waveform (the wide window
         around the R peak, 156 samples at 120 Hz): a second convolutional branch of the
         same shape reads them and keeps :data:`WIDE_BINS` time bins. 0: none.
+    blocks : int
+        Residual blocks per stage (three stages; the first block of the second and third
+        halves the time axis).
+    se : bool
+        Squeeze-and-excitation gates in every block of the beat branch.
+    dropout : float
+        Dropout before the last layer.
+
+    The defaults (one block a stage, no gates, dropout 0.2) are the project's original
+    small network, whose saved weights keep loading.
     """
 
-    def __init__(self, num_classes: int = 5, width: int = 32, n_features: int = 0, wide: int = 0):
+    def __init__(
+        self,
+        num_classes: int = 5,
+        width: int = 32,
+        n_features: int = 0,
+        wide: int = 0,
+        blocks: int = 1,
+        se: bool = False,
+        dropout: float = 0.2,
+    ):
         super().__init__()
+        if blocks < 1:
+            raise ValueError(f"blocks must be >= 1, got {blocks}")
         if not 0 <= wide <= n_features:
             raise ValueError(f"wide ({wide}) must lie between 0 and n_features ({n_features})")
         self.n_features = n_features
         self.wide = wide
         self.stem = _stem(width)
-        self.stages = _stages(width)
+        self.stages = _stages(width, blocks, se)
         if wide:
             self.wide_stem = _stem(width)
             self.wide_stages = nn.Sequential(
@@ -101,7 +145,7 @@ class ResNet1D(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(n_in, 64),
             nn.ReLU(),
-            nn.Dropout(0.2),
+            nn.Dropout(dropout),
             nn.Linear(64, num_classes),
         )
 
@@ -128,12 +172,12 @@ def _stem(width: int) -> nn.Sequential:
     )
 
 
-def _stages(width: int) -> nn.Sequential:
-    return nn.Sequential(
-        ResBlock1d(width, width),
-        ResBlock1d(width, 2 * width, stride=2),
-        ResBlock1d(2 * width, 4 * width, stride=2),
-    )
+def _stages(width: int, blocks: int = 1, se: bool = False) -> nn.Sequential:
+    layers = []
+    for c_in, c_out, stride in ((width, width, 1), (width, 2 * width, 2), (2 * width, 4 * width, 2)):
+        layers.append(ResBlock1d(c_in, c_out, stride=stride, se=se))
+        layers.extend(ResBlock1d(c_out, c_out, se=se) for _ in range(blocks - 1))
+    return nn.Sequential(*layers)
 
 
 class Ensemble(nn.Module):

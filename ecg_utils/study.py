@@ -118,6 +118,9 @@ best candidates for unseen patients by pooled score, when the repeats were added
 
 KAGGLE_TARGET = "ecg_cnn.pth"
 """Where the ECG1DCNN chosen on the Kaggle protocol is shipped."""
+KAGGLE_BEST_TARGET = "ecg_utils/weights/kaggle_best.pth"
+"""Where the strongest beat model on the Kaggle protocol (any architecture under 1 M
+parameters) is shipped; it is also the teacher that ECG1DCNN is distilled from."""
 UNSEEN_PATIENT_TARGET = "ecg_utils/weights/interpatient.pth"
 """Where the benchmark model for unseen patients (trained on DS1, chosen by DS1 record
 folds) is shipped (``ecg_utils.BENCHMARK_WEIGHTS``)."""
@@ -154,6 +157,15 @@ def default_experiments() -> list[Experiment]:
         protocol=kaggle, architecture="ecg1dcnn", batch_size=128, lr=2e-3, schedule="onecycle"
     )
     cnn_file, ip_file = KAGGLE_TARGET, UNSEEN_PATIENT_TARGET
+    strong = dict(
+        architecture="resnet1d",
+        model_args={"width": 32, "blocks": 2, "se": True},
+        batch_size=128,
+        lr=2e-3,
+        schedule="onecycle",
+        ema=0.999,
+        threads=2,
+    )
     rhythm = dict(
         protocol=ip,
         epochs=10,
@@ -223,6 +235,20 @@ def default_experiments() -> list[Experiment]:
             TrainConfig(protocol=kaggle, epochs=10, loss="weighted_ce", **resnet),
         ),
         Experiment(
+            "strong_kaggle",
+            "SE-ResNet1D (width 32, two blocks a stage)",
+            TrainConfig(protocol=kaggle, epochs=20, **strong),
+            ship_as=KAGGLE_BEST_TARGET,
+        ),
+        Experiment(
+            "distill_kaggle",
+            "ECG1DCNN distilled from the SE-ResNet1D",
+            TrainConfig(epochs=30, ema=0.999, threads=2, teacher=KAGGLE_BEST_TARGET, **long),
+            ablation="30 epochs with a weight average, + distillation from the SE-ResNet1D "
+            "(soft targets at T = 2, half the loss)",
+            ship_as=cnn_file,
+        ),
+        Experiment(
             "seed_ip",
             "Seed recipe",
             TrainConfig(protocol=ip, **SEED_RECIPE, **IP_VALIDATION, **one),
@@ -231,6 +257,11 @@ def default_experiments() -> list[Experiment]:
             "cnn_ip",
             "ECG1DCNN, our recipe",
             TrainConfig(protocol=ip, loss="weighted_ce", **IP_VALIDATION, **cnn),
+        ),
+        Experiment(
+            "strong_ip",
+            "SE-ResNet1D (width 32, two blocks a stage)",
+            TrainConfig(protocol=ip, epochs=10, **IP_VALIDATION, **strong),
         ),
         candidate("rr_ip", "ResNet1D + RR features", feature_set="rr"),
         candidate("rhythm_ip", "ResNet1D + RR + template features", feature_set="rr+morph"),
@@ -1145,6 +1176,8 @@ def run_study(opts: StudyOptions) -> dict:
     for exp in experiments:
         split = split_of(exp.config.protocol, exp.config.val_fraction)
         done[exp.name] = run_experiment(exp, beats, split, opts, n_boot)
+        if exp.ship_as == KAGGLE_BEST_TARGET and not opts.quick:
+            ship(done[exp.name], opts.out_dir)  # the teacher of the distilled ECG1DCNN
     done.update(new_patient_models(opts, beats, split_of, n_boot))
     shipped = choose_shipped(opts.results_dir)
     if not opts.quick:

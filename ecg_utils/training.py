@@ -91,6 +91,15 @@ class TrainConfig:
         averaged (an ensemble).
     threads : int
         Torch CPU threads (0: leave torch's default).
+    teacher : str or None
+        Weights file of a trained model whose softened probabilities the model also
+        learns (knowledge distillation, Hinton et al. 2015); a relative path is looked
+        up from the working directory, then from the project's root. None: labels only.
+    distill_weight : float
+        Share of the distillation term in the loss, in [0, 1]:
+        ``(1 - w) * CE(labels) + w * T² * KL(teacher_T || student_T)``.
+    distill_temperature : float
+        Temperature ``T`` that softens both models' probabilities in that term.
     """
 
     architecture: str = "ecg1dcnn"
@@ -115,6 +124,9 @@ class TrainConfig:
     seed: int = 0
     fold_seed: int | None = None
     threads: int = 0
+    teacher: str | None = None
+    distill_weight: float = 0.5
+    distill_temperature: float = 2.0
 
     def __post_init__(self):
         self.validate()
@@ -171,6 +183,19 @@ class TrainConfig:
             (self.loss in ("ce", "weighted_ce"), f"unknown loss {self.loss!r}"),
             (self.sampler in ("none", "balanced"), f"unknown sampler {self.sampler!r}"),
             (
+                0 <= self.distill_weight <= 1,
+                f"distill_weight must be in [0, 1], got {self.distill_weight}",
+            ),
+            (
+                self.distill_temperature > 0,
+                f"distill_temperature must be > 0, got {self.distill_temperature}",
+            ),
+            (
+                not (self.teacher and self.augment),
+                "distillation uses the teacher's outputs on the unaugmented training beats: "
+                "turn augment off",
+            ),
+            (
                 self.protocol in PROTOCOLS,
                 f"unknown protocol {self.protocol!r}; choose one of: {', '.join(PROTOCOLS)}",
             ),
@@ -204,6 +229,9 @@ class TrainConfig:
             "seed": (int,),
             "fold_seed": (int, type(None)),
             "threads": (int,),
+            "teacher": (str, type(None)),
+            "distill_weight": (int, float),
+            "distill_temperature": (int, float),
         }
         for name, types in kinds.items():
             value = getattr(self, name)
@@ -331,9 +359,47 @@ def _tensors(beats: Beats, feature_set: str | None):
     return x, f, y
 
 
+def teacher_path(teacher: str) -> Path:
+    """Where a configuration's ``teacher`` weights are: the path as given when it exists
+    (relative to the working directory), else relative to the project's root."""
+    path = Path(teacher)
+    if path.exists() or path.is_absolute():
+        return path
+    return Path(__file__).resolve().parents[1] / path
+
+
+def teacher_logits(teacher: str, beats: Beats) -> torch.Tensor:
+    """The teacher's log-probabilities ``(n_beats, 5)`` for ``beats`` (its own features,
+    offsets included), computed once before training."""
+    from .checkpoint import load_model
+
+    loaded = load_model(teacher_path(teacher))
+    proba = predict_beat_set(loaded.model, beats, loaded.meta.get("feature_set"))
+    return torch.log(torch.from_numpy(proba).clamp_min(1e-12))
+
+
+def distillation_loss(
+    student: torch.Tensor, teacher: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """``T² * KL(softmax(teacher / T) || softmax(student / T))``, mean over the batch;
+    the T² keeps its gradients on the scale of the label loss (Hinton et al. 2015)."""
+    t = temperature
+    return (
+        nn.functional.kl_div(
+            nn.functional.log_softmax(student / t, dim=1),
+            nn.functional.log_softmax(teacher / t, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * t
+        * t
+    )
+
+
 def _loader(train: Beats, cfg: TrainConfig, generator: torch.Generator) -> DataLoader:
     x, f, y = _tensors(train, cfg.feature_set)
-    dataset = TensorDataset(x, f, y)
+    soft = teacher_logits(cfg.teacher, train) if cfg.teacher else torch.zeros(len(y), 0)
+    dataset = TensorDataset(x, f, y, soft)
     if cfg.sampler == "balanced":
         weights = torch.from_numpy(class_weights(train.y)[train.y])
         sampler = WeightedRandomSampler(weights, len(y), replacement=True, generator=generator)
@@ -581,11 +647,15 @@ def _train(
         model.train()
         total, n_seen = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress, leave=False)
-        for xb, fb, yb in bar:
+        for xb, fb, yb, tb in bar:
             if cfg.augment:
                 xb = augment_batch(xb, aug_generator)
             optimizer.zero_grad(set_to_none=True)
-            loss = criterion(_forward(model, xb, fb), yb)
+            out = _forward(model, xb, fb)
+            loss = criterion(out, yb)
+            if cfg.teacher:
+                w = cfg.distill_weight
+                loss = (1 - w) * loss + w * distillation_loss(out, tb, cfg.distill_temperature)
             loss.backward()
             optimizer.step()
             if average is not None:
