@@ -7,6 +7,9 @@ TORCH ?= torch==2.13.0
 ECG_MITDB_DIR ?=
 STUDY_ARGS ?=
 SEED_WEIGHTS ?= ../shared/seed/ecg_cnn.pth
+QUICK ?=
+REUSE ?=
+DEVICE ?= auto
 
 .PHONY: install study test lint notebook
 
@@ -19,16 +22,25 @@ $(VENV)/.installed: pyproject.toml requirements.txt
 
 install: $(VENV)/.installed
 
+# `make study` says what it will train and how long that takes here, then runs it;
+# QUICK=1: a smoke run (1 epoch per model) into study-quick/; REUSE=1: keep the
+# committed results whose configuration and data match; DEVICE=cuda|mps|cpu|auto.
 study: install
 	$(PY) -m ecg_utils run $(if $(ECG_MITDB_DIR),--mitdb-dir $(ECG_MITDB_DIR),) \
-		$(if $(wildcard $(SEED_WEIGHTS)),--seed-weights $(SEED_WEIGHTS),) $(STUDY_ARGS)
+		$(if $(wildcard $(SEED_WEIGHTS)),--seed-weights $(SEED_WEIGHTS),) \
+		$(if $(QUICK),--quick --out study-quick,) $(if $(REUSE),--reuse-results,) \
+		--device $(DEVICE) $(STUDY_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The records are found (ECG_MITDB_DIR, ../shared/data/mitdb, the download cache) or
+# downloaded with checksums; without them make test stops with one line saying why.
 test: install lint
-	$(PY) -m pytest -q
+	@records="$$($(PY) -m ecg_utils records --download --quiet)" && \
+		echo "MIT-BIH records: $$records" && \
+		ECG_MITDB_DIR="$$records" $(PY) -m pytest -q
 
 notebook: install
 	$(PY) tools/build_notebook.py

@@ -86,6 +86,14 @@ def _add_sensitivity_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (a CUDA GPU, else Apple MPS, else the CPU), cpu, cuda, cuda:N or mps",
+    )
+
+
 def _add_data_args(p: argparse.ArgumentParser, kaggle: bool = True) -> None:
     p.add_argument(
         "--mitdb-dir",
@@ -137,6 +145,23 @@ def cmd_download(args) -> int:
     else:
         path = download_kaggle(args.out or cache / "kaggle")
     print(path)
+    return 0
+
+
+def cmd_records(args) -> int:
+    from .sources import default_cache_dir, download_mitdb, find_mitdb_dir, mitdb_candidates
+
+    cache = args.cache_dir or default_cache_dir()
+    found = find_mitdb_dir(cache)
+    if found is None and args.download:
+        found = download_mitdb(cache, base_url=args.url, progress=not args.quiet)
+    if found is None:
+        places = ", ".join(str(p) for p in mitdb_candidates(cache))
+        raise EcgError(
+            f"MIT-BIH records not found (looked in {places}): set ECG_MITDB_DIR to a folder "
+            "of them, or run `python -m ecg_utils records --download`"
+        )
+    print(found)
     return 0
 
 
@@ -209,10 +234,12 @@ def _train_config(args):
 
 
 def cmd_train(args) -> int:
+    from .device import resolve_device
     from .study import train_on_split, training_metadata
     from .training import save_trained
 
     cfg = _train_config(args)
+    resolve_device(args.device)
     out = args.out
     if out.is_dir():
         raise EcgError("--out must be a weights file (.pth), not a folder", out)
@@ -224,6 +251,7 @@ def cmd_train(args) -> int:
         checkpoint=out.with_suffix(".ckpt"),
         resume=args.resume,
         progress=_progress(args),
+        device=args.device,
     )
     save_trained(result, out, training_metadata(beats))
     if result.cv:  # the fold models, for adaptation and ensembles judged on their folds
@@ -241,9 +269,11 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .checkpoint import load_model
+    from .device import resolve_device
     from .operating import with_operating_point
     from .study import evaluate_weights
 
+    resolve_device(args.device)
     loaded = load_model(args.weights)  # bad weights fail before the data is read
     loaded = with_operating_point(loaded, args.sensitivity)
     if args.protocol == "patient-specific":
@@ -257,7 +287,7 @@ def cmd_evaluate(args) -> int:
             "estimate is its record-fold cross-validation, in its metadata and the report)",
             file=sys.stderr,
         )
-    metrics = evaluate_weights(loaded, beats, split, n_boot=args.bootstrap)
+    metrics = evaluate_weights(loaded, beats, split, n_boot=args.bootstrap, device=args.device)
     if args.json:
         keys = ("protocol", "n_beats", "accuracy", "macro_f1", "classes")
         out = {k: metrics[k] for k in keys}
@@ -350,10 +380,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from .device import resolve_device
     from .report import write_report
     from .sources import default_cache_dir, resolve_mitdb_dir
     from .study import StudyOptions, run_study
 
+    resolve_device(args.device)
     cache = args.cache_dir or default_cache_dir()
     mitdb = resolve_mitdb_dir(args.mitdb_dir, cache_dir=cache)
     seed = args.seed_weights
@@ -366,7 +398,22 @@ def cmd_run(args) -> int:
         progress=not args.quiet,
         force=args.force,
         experiments=args.only,
+        device=args.device,
+        reuse_results=args.reuse_results,
     )
+    if not args.quiet:
+        from .beats import build_beats
+        from .plan import describe_plan, plan_study
+
+        beats = build_beats(mitdb, cache, progress=False)  # cached: the run reads it again
+        data = {
+            "fingerprint": beats.meta.get("fingerprint"),
+            "segmentation_version": beats.meta.get("segmentation_version"),
+            "quick": args.quick,
+        }
+        print(describe_plan(plan_study(opts, data)), flush=True)
+    if args.plan:
+        return 0
     run_study(opts)
     report = write_report(opts.results_dir, args.out / "report.md", args.out / "README.md")
     print(f"wrote {report}")
@@ -389,7 +436,10 @@ def cmd_predict(args) -> int:
     # one thread: the batches are small, and a second thread that waits for a busy core
     # costs more than it gives (bench/predict.py)
     torch.set_num_threads(args.threads)
+    from .device import resolve_device
     from .operating import with_operating_point
+
+    resolve_device(args.device)  # a device that is not there fails before any work
 
     kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
     loaded = with_operating_point(resolve_weights(args.weights), args.sensitivity)
@@ -400,7 +450,9 @@ def cmd_predict(args) -> int:
             raise EcgError(
                 "this model needs RR intervals; give a recording, not single beats", args.path
             )
-        proba = predict_proba(loaded.model, data)
+        from .device import on_device
+
+        proba = predict_proba(on_device(loaded.model, args.device), data)
         table = beats_table(np.arange(len(data)), None, proba)
     else:
         peaks = None
@@ -412,7 +464,12 @@ def cmd_predict(args) -> int:
             samples, symbols = read_annotations(extra["record_path"], args.ann)
             peaks, _ = annotated_beats(samples, symbols)
         table = classify_record(
-            data, fs, r_peaks=peaks, weights=loaded, adaptation=not args.no_adaptation
+            data,
+            fs,
+            r_peaks=peaks,
+            weights=loaded,
+            adaptation=not args.no_adaptation,
+            device=args.device,
         )
     if extra.get("lead_note") and not args.quiet:
         print(f"note: {extra['lead_note']}", file=sys.stderr)
@@ -569,6 +626,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path)
     p.set_defaults(func=cmd_download)
 
+    p = sub.add_parser(
+        "records", help="print the MIT-BIH folder found (env, ../shared, cache), or fetch it"
+    )
+    p.add_argument(
+        "--download", action="store_true", help="download (checksummed) when none is found"
+    )
+    p.add_argument("--url", help="PhysioNet folder URL (default: env ECG_PHYSIONET_URL)")
+    p.add_argument("--cache-dir", type=Path, help="download cache (default: env ECG_CACHE_DIR)")
+    p.set_defaults(func=cmd_records)
+
     p = sub.add_parser("build", help="segment beats (Kachuee et al. 2018) from MIT-BIH records")
     _add_data_args(p, kaggle=False)
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -604,6 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=_int)
     p.add_argument("--threads", type=_int)
+    _add_device_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate weights on a protocol's test side")
@@ -628,6 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bootstrap", type=_int, default=0, help="bootstrap resamples for CIs")
+    _add_device_arg(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="write report.md from results/*.json")
@@ -656,6 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write the per-beat table as CSV")
     p.add_argument("--plot", type=Path, help="draw the first 20 s with beats coloured by class")
     p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads")
+    _add_device_arg(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("run", help="the whole study: data, training, evaluation, report")
@@ -667,6 +737,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed-weights", type=Path, help="the seed's ecg_cnn.pth for the fidelity check"
     )
+    p.add_argument(
+        "--plan", action="store_true", help="say what the run would do and how long, then stop"
+    )
+    p.add_argument(
+        "--reuse-results",
+        action="store_true",
+        help="keep the results already in results/ (the committed ones in a fresh clone) "
+        "whose configuration and data fingerprint match, even without their run's weights",
+    )
+    _add_device_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("adapt", help="adapt a model to one patient from labelled beats")

@@ -106,6 +106,9 @@ def predict_proba(
     ft = None if features is None or features.shape[1] == 0 else torch.from_numpy(features)
     if len(xt) == 0:
         return np.zeros((0, 5), np.float32)
+    device = _device_of(model)
+    if device.type != "cpu":  # a model moved to a GPU runs there, batch by batch
+        return _forward_batches(model, xt, ft, batch_size, device)
     if len(xt) >= FUSE_MIN_BEATS:
         model = fuse_for_inference(model)
     workers = min(torch.get_num_threads(), len(xt) // (PARALLEL_MIN_BATCHES * batch_size))
@@ -121,14 +124,28 @@ def predict_proba(
         return np.concatenate(list(chunks))
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (the CPU for neither)."""
+    for tensor in [*model.parameters(), *model.buffers()][:1]:
+        return tensor.device
+    return torch.device("cpu")
+
+
 @torch.inference_mode()
-def _forward_batches(model, xt: torch.Tensor, ft, batch_size: int) -> np.ndarray:
-    """Softmax of ``model`` over ``xt`` (batch, 1, 187) in batches, in this thread."""
+def _forward_batches(
+    model, xt: torch.Tensor, ft, batch_size: int, device: torch.device | None = None
+) -> np.ndarray:
+    """Softmax of ``model`` over ``xt`` (batch, 1, 187) in batches, in this thread, on
+    ``device`` (the CPU when None); the result is a CPU array."""
     out = []
     for start in range(0, len(xt), batch_size):
         xb = xt[start : start + batch_size]
-        logits = model(xb) if ft is None else model(xb, ft[start : start + batch_size])
-        out.append(torch.softmax(logits, dim=1))
+        fb = None if ft is None else ft[start : start + batch_size]
+        if device is not None:
+            xb = xb.to(device)
+            fb = None if fb is None else fb.to(device)
+        logits = model(xb) if fb is None else model(xb, fb)
+        out.append(torch.softmax(logits, dim=1).float().cpu())
     return torch.cat(out).numpy()
 
 

@@ -26,6 +26,7 @@ from .beats import (
     wide_windows,
 )
 from .checkpoint import LoadedModel, load_model
+from .device import on_device
 from .inference import DEFAULT_BATCH_SIZE, predict_proba
 
 CHUNK_BEATS = 50_000
@@ -112,6 +113,7 @@ def classify_record(
     batch_size: int = DEFAULT_BATCH_SIZE,
     sensitivity: str = "balanced",
     adaptation: bool = True,
+    device: str = "auto",
 ) -> pd.DataFrame:
     """Classify every beat of a recording.
 
@@ -134,6 +136,9 @@ def classify_record(
         Adapt to the recording without labels as the weights' metadata says
         (``adaptation``, kept when it helped on training-record folds; see
         :mod:`ecg_utils.unsupervised`); False classifies each beat with the model alone.
+    device : str
+        Where the model runs: ``auto``, ``cpu``, ``cuda`` or ``mps``
+        (:func:`ecg_utils.device.resolve_device`).
 
     Returns
     -------
@@ -149,12 +154,13 @@ def classify_record(
     if len(peaks) == 0:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
     methods = loaded.meta.get("adaptation") if adaptation else None
+    model = on_device(loaded.model, device)
     if methods:
         from .unsupervised import adapted_proba
 
-        proba = adapted_proba(loaded.model, beats, feats, methods, rr_features(peaks, fs))
+        proba = adapted_proba(model, beats, feats, methods, rr_features(peaks, fs))
     else:
-        proba = predict_proba(loaded.model, beats, feats, batch_size=batch_size)
+        proba = predict_proba(model, beats, feats, batch_size=batch_size)
     return beats_table(peaks, fs, proba)
 
 

@@ -88,6 +88,30 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "ecg-classification"
 
 
+def mitdb_candidates(cache_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Where :func:`find_mitdb_dir` looks for the records, in order: ``$ECG_MITDB_DIR``,
+    ``../shared/data/mitdb`` beside a source checkout, the download cache."""
+    places = []
+    if os.environ.get("ECG_MITDB_DIR"):
+        places.append(Path(os.environ["ECG_MITDB_DIR"]).expanduser())
+    places.append(Path(__file__).resolve().parents[2] / "shared" / "data" / "mitdb")
+    places.append(Path(cache_dir or default_cache_dir()).expanduser() / f"mitdb-{MITDB_VERSION}")
+    return places
+
+
+def find_mitdb_dir(cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """The first folder of :func:`mitdb_candidates` that holds MIT-BIH (its record list
+    complete when it has a ``RECORDS`` file), or None; nothing is downloaded."""
+    for folder in mitdb_candidates(cache_dir):
+        if not (folder / "100.hea").is_file():
+            continue
+        listed = folder / "RECORDS"
+        names = listed.read_text().split() if listed.is_file() else []
+        if all((folder / f"{name}.hea").is_file() for name in names):
+            return folder.resolve()
+    return None
+
+
 def resolve_mitdb_dir(
     mitdb_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,

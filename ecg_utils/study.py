@@ -73,6 +73,8 @@ class StudyOptions:
     records: list[str] | None = None
     experiments: list[str] | None = None
     extra: dict = field(default_factory=dict)
+    device: str = "auto"
+    reuse_results: bool = False
 
     @property
     def results_dir(self) -> Path:
@@ -382,16 +384,26 @@ def training_metadata(beats: Beats) -> dict:
 
 
 def evaluate_weights(
-    weights: Path | LoadedModel, beats: Beats, split: Split, n_boot: int = 1000
+    weights: Path | LoadedModel,
+    beats: Beats,
+    split: Split,
+    n_boot: int = 1000,
+    device: str = "auto",
 ) -> dict:
     """Test-set metrics of a weights file (or a loaded model) on a protocol.
 
     Intervals resample records for the inter-patient protocol and beats otherwise;
     ``n_boot=0`` skips them (``ci`` is None). A model whose metadata names an
     unsupervised ``adaptation`` (:mod:`ecg_utils.unsupervised`) adapts to each test
-    record on its own, as :func:`~ecg_utils.predict.classify_record` does.
+    record on its own, as :func:`~ecg_utils.predict.classify_record` does. ``device``:
+    where the model runs (:mod:`ecg_utils.device`).
     """
+    import dataclasses
+
+    from .device import on_device
+
     loaded = weights if isinstance(weights, LoadedModel) else load_model(weights)
+    loaded = dataclasses.replace(loaded, model=on_device(loaded.model, device))
     test = beats.subset(split.test)
     if loaded.meta.get("adaptation"):
         from .unsupervised import adapted_beats_proba
@@ -478,7 +490,7 @@ def run_experiment(
         "segmentation_version": beats.meta.get("segmentation_version"),
         "quick": opts.quick,
     }
-    if not opts.force and _is_done(result_file, weights, cfg, data):
+    if not opts.force and _is_done(result_file, weights, cfg, data, opts.reuse_results):
         return refresh_operating_points(result_file, beats, split, n_boot)
     trained = train_on_split(
         cfg,
@@ -488,12 +500,17 @@ def run_experiment(
         progress=opts.progress,
         quick=opts.quick,
         n_boot=n_boot,
+        device=opts.device,
     )
     save_trained(trained, weights, training_metadata(beats))
     if trained.cv:
         save_fold_models(trained.cv.pop("fold_states"), fold_models_path(weights))
     has_test = len(split.test) > 0  # the all-records protocol has none
-    metrics = evaluate_weights(weights, beats, split, n_boot=n_boot) if has_test else None
+    metrics = (
+        evaluate_weights(weights, beats, split, n_boot=n_boot, device=opts.device)
+        if has_test
+        else None
+    )
     uncalibrated = test_high = test_curves = None
     if trained.class_bias is not None and has_test:
         uncalibrated = _evaluate_without_bias(weights, trained.class_bias, beats, split)
@@ -517,6 +534,7 @@ def run_experiment(
         "history": trained.history,
         "best_epoch": trained.best_epoch,
         "train_seconds": trained.seconds,
+        "device": trained.device,
         "n_parameters": trained.n_parameters,
         "weights": str(weights),
         "ship_as": exp.ship_as,
@@ -700,8 +718,9 @@ def train_on_split(
     progress: bool = True,
     quick: bool = False,
     n_boot: int = 1000,
+    device: str = "auto",
 ) -> TrainResult:
-    """Train ``cfg`` on the training side of ``split``.
+    """Train ``cfg`` on the training side of ``split`` on ``device``.
 
     The epoch is chosen on the split's validation side, or, when ``cfg.cv_folds`` asks,
     by cross-validation over all training records (the validation ones included), on
@@ -718,7 +737,9 @@ def train_on_split(
         side = beats.subset(everything)
         # smoke runs are too small to repay starting worker processes
         workers = 1 if quick else None
-        trained = train_cross_validated(cfg, side, progress=progress, workers=workers)
+        trained = train_cross_validated(
+            cfg, side, progress=progress, workers=workers, device=device
+        )
         predictions = trained.cv.pop("predictions")
         trained.cv["per_record"] = per_record_errors(side, predictions)
         proba = trained.cv.pop("proba")
@@ -733,6 +754,7 @@ def train_on_split(
         checkpoint=checkpoint,
         resume=resume,
         progress=progress,
+        device=device,
     )
 
 
@@ -848,9 +870,12 @@ def _thin(idx: np.ndarray, n: int) -> np.ndarray:
     return idx[np.linspace(0, len(idx) - 1, n).astype(np.int64)]
 
 
-def _is_done(result_file: Path, weights: Path, cfg: TrainConfig, data: dict) -> bool:
-    """True when a result exists for this configuration and these data."""
-    if not (result_file.exists() and weights.exists()):
+def _is_done(
+    result_file: Path, weights: Path, cfg: TrainConfig, data: dict, reuse: bool = False
+) -> bool:
+    """True when a result exists for this configuration and these data, with its run's
+    weights, or without them when ``reuse`` (results committed from an earlier run)."""
+    if not (result_file.exists() and (reuse or weights.exists())):
         return False
     try:
         old = json.loads(result_file.read_text())
@@ -1153,7 +1178,10 @@ def _wanted(exp: Experiment, opts: StudyOptions) -> bool:
 
 def run_study(opts: StudyOptions) -> dict:
     """Run every step and write ``results/*.json``, figures and shipped weights."""
+    from .device import measure_speed
+
     t0 = time.perf_counter()
+    speed = measure_speed(opts.device)  # before any training: the machine's own pace
     beats = build_beats(opts.mitdb_dir, opts.cache_dir, records=opts.records, progress=False)
     experiments = [e for e in default_experiments() if _wanted(e, opts)]
 
@@ -1196,10 +1224,14 @@ def run_study(opts: StudyOptions) -> dict:
         detected_peaks_check(opts, ip_model)
         sequence_check(opts, beats, single, named["inter-patient"])
         patient_specific_check(opts, ip_model, single, shipped)
+    from .device import describe_device, resolve_device
+
     summary = {
         "experiments": sorted(done),
         "quick": opts.quick,
         "seconds": time.perf_counter() - t0,
+        "device": describe_device(resolve_device(opts.device)),
+        "speed": speed,
         "environment": environment_info(),
         "data_fingerprint": beats.meta.get("fingerprint"),
         "data_files": file_checksums(opts.mitdb_dir, beats.meta.get("records") or []),

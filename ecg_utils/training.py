@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from ._io import EcgError, environment_info
 from .beats import CLASS_NAMES, FEATURE_SETS, FS_BEAT, Beats, beat_features, waveform_length
 from .checkpoint import save_model
+from .datasets import BeatDataset
+from .device import describe_device, make_deterministic, resolve_device
 from .inference import predict_beat_set, predict_proba
 from .models import MODELS, add_logit_offsets, build_model, count_parameters
 from .operating import high_sensitivity_offsets, offset_logits
@@ -297,6 +299,7 @@ class TrainResult:
     n_parameters: int
     class_bias: list[float] | None = None
     cv: dict | None = None
+    device: dict | None = None
 
 
 def model_arguments(cfg: TrainConfig) -> dict:
@@ -352,13 +355,6 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x.clamp(0.0, 1.0)
 
 
-def _tensors(beats: Beats, feature_set: str | None):
-    x = torch.from_numpy(np.ascontiguousarray(beats.x, dtype=np.float32)).unsqueeze(1)
-    f = torch.from_numpy(beat_features(beats, feature_set))
-    y = torch.from_numpy(beats.y.astype(np.int64))
-    return x, f, y
-
-
 def teacher_path(teacher: str) -> Path:
     """Where a configuration's ``teacher`` weights are: the path as given when it exists
     (relative to the working directory), else relative to the project's root."""
@@ -396,15 +392,26 @@ def distillation_loss(
     )
 
 
-def _loader(train: Beats, cfg: TrainConfig, generator: torch.Generator) -> DataLoader:
-    x, f, y = _tensors(train, cfg.feature_set)
-    soft = teacher_logits(cfg.teacher, train) if cfg.teacher else torch.zeros(len(y), 0)
-    dataset = TensorDataset(x, f, y, soft)
+def _loader(
+    train: Beats, cfg: TrainConfig, generator: torch.Generator, pin_memory: bool = False
+) -> DataLoader:
+    """Batches of the training beats (in memory, so no worker processes: they would only
+    copy them); pinned memory speeds up the copies to a CUDA device."""
+    soft = teacher_logits(cfg.teacher, train) if cfg.teacher else None
+    dataset = BeatDataset(train, cfg.feature_set, soft)
     if cfg.sampler == "balanced":
         weights = torch.from_numpy(class_weights(train.y)[train.y])
-        sampler = WeightedRandomSampler(weights, len(y), replacement=True, generator=generator)
-        return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler)
-    return DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=generator)
+        sampler = WeightedRandomSampler(weights, len(train), replacement=True, generator=generator)
+        return DataLoader(
+            dataset, batch_size=cfg.batch_size, sampler=sampler, pin_memory=pin_memory
+        )
+    return DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        generator=generator,
+        pin_memory=pin_memory,
+    )
 
 
 def _scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
@@ -449,6 +456,7 @@ def recompute_batchnorm(
     import copy
 
     fresh = copy.deepcopy(model).eval()
+    device = next(fresh.parameters()).device
     norms = [m for m in fresh.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
     for m in norms:
@@ -457,7 +465,8 @@ def recompute_batchnorm(
         m.train()
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            _forward(fresh, x[i : i + batch_size], features[i : i + batch_size])
+            batch = (x[i : i + batch_size], features[i : i + batch_size])
+            _forward(fresh, *(t.to(device) for t in batch))
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     return fresh.eval()
@@ -543,6 +552,7 @@ def train(
     stop_after: int | None = None,
     keep_epoch: int | None = None,
     on_epoch: Callable[[int, nn.Module], None] | None = None,
+    device: str = "auto",
 ) -> TrainResult:
     """Train a model on ``train_beats``, choosing the epoch by validation macro-F1.
 
@@ -564,6 +574,10 @@ def train(
         run with the same configuration.
     stop_after : int, optional
         Stop (as if interrupted) after this many epochs of this call; for tests.
+    device : str
+        ``auto``, ``cpu``, ``cuda`` (``cuda:N``) or ``mps`` (see :mod:`ecg_utils.device`).
+        The returned model is on the CPU whatever the device, so its saved weights
+        load anywhere.
     """
     if keep_epoch is None and val_beats is None:
         raise EcgError("training needs validation beats unless keep_epoch is given")
@@ -585,6 +599,7 @@ def train(
             stop_after,
             keep_epoch,
             on_epoch,
+            resolve_device(device),
         )
     finally:
         torch.set_num_threads(threads)
@@ -600,20 +615,22 @@ def _train(
     stop_after: int | None,
     keep_epoch: int | None,
     on_epoch: Callable[[int, nn.Module], None] | None,
+    device: torch.device,
 ) -> TrainResult:
     from tqdm.auto import tqdm
 
+    make_deterministic(device)
     seed_everything(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     aug_generator = torch.Generator().manual_seed(cfg.seed + 1)
-    model = build_model(cfg.architecture, **model_arguments(cfg))
+    model = build_model(cfg.architecture, **model_arguments(cfg)).to(device)
     average = _weight_average(model, cfg.ema)
     judged = average.module if average is not None else model  # what is validated and kept
-    loader = _loader(train_beats, cfg, generator)
+    loader = _loader(train_beats, cfg, generator, pin_memory=device.type == "cuda")
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg, len(loader))
     weight = (
-        torch.tensor(class_weights(train_beats.y), dtype=torch.float32)
+        torch.tensor(class_weights(train_beats.y), dtype=torch.float32, device=device)
         if cfg.loss == "weighted_ce"
         else None
     )
@@ -638,6 +655,8 @@ def _train(
         generator.set_state(state["generator"])
         aug_generator.set_state(state["aug_generator"])
         torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and len(state.get("cuda_rng", [])):
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         history = json.loads(state["history"])
         best = {"score": state["best_score"], "epoch": state["best_epoch"], "state": state["best"]}
         start_epoch, elapsed = state["epoch"] + 1, state["seconds"]
@@ -648,8 +667,9 @@ def _train(
         total, n_seen = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress, leave=False)
         for xb, fb, yb, tb in bar:
-            if cfg.augment:
+            if cfg.augment:  # on the CPU, where its generator is
                 xb = augment_batch(xb, aug_generator)
+            xb, fb, yb, tb = (t.to(device, non_blocking=True) for t in (xb, fb, yb, tb))
             optimizer.zero_grad(set_to_none=True)
             out = _forward(model, xb, fb)
             loss = criterion(out, yb)
@@ -702,6 +722,11 @@ def _train(
                     "generator": generator.get_state(),
                     "aug_generator": aug_generator.get_state(),
                     "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": (
+                        torch.cuda.get_rng_state(device)
+                        if device.type == "cuda"
+                        else torch.zeros(0, dtype=torch.uint8)
+                    ),
                     "history": json.dumps(history),
                     "best": best["state"],
                     "best_score": best["score"],
@@ -715,7 +740,7 @@ def _train(
             raise KeyboardInterrupt(f"stopped after {epochs_run} epoch(s) as asked")
 
     model.load_state_dict(best["state"])
-    model.eval()
+    model.cpu().eval()
     bias = (
         calibrate_class_bias(model, val_beats, cfg)
         if cfg.calibrate and val_beats is not None
@@ -729,6 +754,7 @@ def _train(
         seconds=time.perf_counter() - t0,
         n_parameters=count_parameters(model),
         class_bias=bias,
+        device=describe_device(device),
     )
 
 
@@ -796,7 +822,11 @@ def choose_class_offsets(
 
 
 def cross_validate(
-    cfg: TrainConfig, beats: Beats, progress: bool = True, workers: int | None = None
+    cfg: TrainConfig,
+    beats: Beats,
+    progress: bool = True,
+    workers: int | None = None,
+    device: str = "auto",
 ) -> dict:
     """Choose the epoch and class offsets of ``cfg`` by record-fold cross-validation.
 
@@ -810,7 +840,8 @@ def cross_validate(
     and every training record is judged once: far steadier than one small validation split.
 
     Folds train in ``workers`` processes at once (default: as many as the CPU cores
-    allow at ``cfg.threads`` threads each); the result does not depend on it.
+    allow at ``cfg.threads`` threads each); the result does not depend on it. On a GPU
+    (``device``) they train one after the other.
 
     Returns
     -------
@@ -838,15 +869,16 @@ def cross_validate(
         (cfg.to_dict(), beats.subset(np.setdiff1d(np.arange(len(beats)), held)), beats.subset(held))
         for held in folds
     ]
+    where = resolve_device(device)
     if workers is None:
         workers = max(1, (os.cpu_count() or 1) // max(cfg.threads, 1))
-    workers = min(workers, len(jobs))
+    workers = min(workers, len(jobs)) if where.type == "cpu" else 1
     if workers > 1:
         ctx = multiprocessing.get_context("spawn")  # fork and OpenMP threads do not mix
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             outcomes = list(pool.map(_fold_outcome, *zip(*jobs, strict=True)))
     else:
-        outcomes = [_fold_outcome(*job, progress=progress) for job in jobs]
+        outcomes = [_fold_outcome(*job, progress=progress, device=str(where)) for job in jobs]
     proba = np.zeros((cfg.epochs, len(beats), len(CLASS_NAMES)), np.float32)
     for held, (fold_proba, _, _) in zip(folds, outcomes, strict=True):
         proba[:, held] = fold_proba
@@ -881,7 +913,7 @@ def cross_validate(
 
 
 def _fold_outcome(
-    cfg_dict: dict, rest: Beats, held_out: Beats, progress: bool = False
+    cfg_dict: dict, rest: Beats, held_out: Beats, progress: bool = False, device: str = "cpu"
 ) -> tuple[np.ndarray, list[float], list[dict]]:
     """Train on ``rest`` and predict ``held_out`` after every epoch (one fold; runs in a
     worker process, hence the plain-dict configuration).
@@ -899,15 +931,27 @@ def _fold_outcome(
 
     def keep(epoch, model):
         proba[epoch - 1] = predict_beat_set(model, held_out, cfg.feature_set)
-        states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        states.append({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
 
     # every epoch is judged by ``keep``: no validation inside train, no early stop
-    fold = train(cfg, rest, None, progress=progress, keep_epoch=cfg.epochs, on_epoch=keep)
+    fold = train(
+        cfg,
+        rest,
+        None,
+        progress=progress,
+        keep_epoch=cfg.epochs,
+        on_epoch=keep,
+        device=device,
+    )
     return proba, [row["train_loss"] for row in fold.history], states
 
 
 def train_cross_validated(
-    cfg: TrainConfig, beats: Beats, progress: bool = True, workers: int | None = None
+    cfg: TrainConfig,
+    beats: Beats,
+    progress: bool = True,
+    workers: int | None = None,
+    device: str = "auto",
 ) -> TrainResult:
     """Cross-validate ``cfg`` on ``beats`` (:func:`cross_validate`), then train on all of them.
 
@@ -917,8 +961,8 @@ def train_cross_validated(
     """
     if cfg.cv_folds < 2:
         raise EcgError("train_cross_validated needs cfg.cv_folds >= 2")
-    cv = cross_validate(cfg, beats, progress, workers)
-    final = train(cfg, beats, None, progress=progress, keep_epoch=cv["epoch"])
+    cv = cross_validate(cfg, beats, progress, workers, device)
+    final = train(cfg, beats, None, progress=progress, keep_epoch=cv["epoch"], device=device)
     if cv["class_bias"] is not None:
         add_logit_offsets(final.model, cv["class_bias"])
     return dataclasses.replace(
@@ -951,6 +995,7 @@ def save_trained(result: TrainResult, path: str | Path, extra_meta: dict | None 
         "cross_validation": _cv_summary(result.cv),
         "operating_points": (result.cv or {}).get("operating_points"),
         "environment": environment_info(),
+        "device": result.device,
         **(extra_meta or {}),
     }
     save_model(result.model, path, meta)

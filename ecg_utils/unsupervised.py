@@ -156,6 +156,7 @@ def self_train(
     classes there is nothing to learn, and the copy is returned unchanged.
     """
     tuned = copy.deepcopy(model).eval()
+    device = next(tuned.parameters()).device
     confident = proba.max(axis=1) >= CONFIDENT
     labels = proba.argmax(axis=1)[confident]
     if len(np.unique(labels)) < 2:
@@ -164,7 +165,7 @@ def self_train(
     counts = np.bincount(labels, minlength=len(CLASS_NAMES)).astype(np.float64)
     inverse = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
     weight = torch.tensor(inverse, dtype=torch.float32)
-    weight = weight / weight[weight > 0].mean()
+    weight = (weight / weight[weight > 0].mean()).to(device)
     criterion = nn.CrossEntropyLoss(weight=weight)
     head = _head(tuned)
     for p in tuned.parameters():
@@ -180,8 +181,9 @@ def self_train(
         order = torch.randperm(len(yt), generator=generator)
         for start in range(0, len(order), 128):
             b = order[start : start + 128]
-            logits = tuned(xt[b]) if ft is None else tuned(xt[b], ft[b])
-            loss = criterion(logits, yt[b])
+            xb, yb = xt[b].to(device), yt[b].to(device)
+            logits = tuned(xb) if ft is None else tuned(xb, ft[b].to(device))
+            loss = criterion(logits, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -30,12 +30,33 @@ BEAT_SYMBOLS = ("N", "N", "A", "N", "V", "N", "F", "N", "/", "L", "R", "E", "S",
 
 @pytest.fixture(scope="session")
 def mitdb_dir() -> Path:
-    """The real MIT-BIH records: ``$ECG_MITDB_DIR``, else ``../shared/data/mitdb``."""
-    env = os.environ.get("ECG_MITDB_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared/data/mitdb"
-    if not (path / "100.hea").is_file():
-        pytest.skip(f"MIT-BIH records not found in {path}")
+    """The real MIT-BIH records: ``$ECG_MITDB_DIR``, ``../shared/data/mitdb`` or the
+    download cache (:func:`ecg_utils.sources.find_mitdb_dir`); tests that need them are
+    skipped, with the reason in the summary, when none holds them (``make test`` fetches
+    them first)."""
+    from ecg_utils.sources import find_mitdb_dir
+
+    path = find_mitdb_dir()
+    if path is None:
+        pytest.skip(NO_RECORDS)
     return path
+
+
+NO_RECORDS = (
+    "MIT-BIH records not found: set ECG_MITDB_DIR or run `python -m ecg_utils records "
+    "--download` (make test does)"
+)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say in one line, at the end, how many tests the missing records skipped."""
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if NO_RECORDS in str(r.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} tests on the real records were SKIPPED: {NO_RECORDS}", red=True
+        )
 
 
 @pytest.fixture(scope="session")

@@ -100,3 +100,20 @@ def test_an_ensemble_of_ensembles_is_refused():
         Ensemble("ensemble", {}, k=2)
     with pytest.raises(ValueError, match="at least one"):
         Ensemble("resnet1d", {}, k=0)
+
+
+def test_deeper_gated_resnet_stays_under_a_million_parameters():
+    from ecg_utils.models import ResNet1D, SqueezeExcite1d, count_parameters
+
+    model = ResNet1D(width=32, blocks=2, se=True).eval()
+    assert count_parameters(model) < 1_000_000
+    assert sum(isinstance(m, SqueezeExcite1d) for m in model.modules()) == 6
+    assert model(torch.rand(3, 1, 187)).shape == (3, 5)
+
+
+def test_default_resnet_keeps_the_parameter_names_of_saved_weights():
+    from ecg_utils.models import ResNet1D
+
+    names = set(ResNet1D(width=8).state_dict())
+    assert not any(".se." in n for n in names)
+    assert "stages.2.conv2.weight" in names and "stages.3.conv1.weight" not in names

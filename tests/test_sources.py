@@ -555,3 +555,38 @@ def test_a_kaggle_package_that_does_not_import_says_what_it_lacks(tmp_path, monk
     monkeypatch.setitem(sys.modules, "kaggle.api.kaggle_api_extended", broken)
     with pytest.raises(EcgError, match="installed but does not import: it needs 'six'"):
         download_kaggle(tmp_path / "dest")
+
+
+def test_records_are_found_in_the_environment_folder_first(tmp_path, monkeypatch, capsys):
+    from ecg_utils.sources import find_mitdb_dir
+    from tests.cli_helpers import run_main
+
+    folder = tmp_path / "mitdb"
+    folder.mkdir()
+    (folder / "100.hea").write_text("100 2 360 650000\n")
+    monkeypatch.setenv("ECG_MITDB_DIR", str(folder))
+    assert find_mitdb_dir(tmp_path / "cache") == folder.resolve()
+    rc, out, _ = run_main(capsys, "records", "--cache-dir", tmp_path / "cache")
+    assert rc == 0 and out.strip() == str(folder.resolve())
+
+
+def test_an_incomplete_folder_is_not_taken_for_the_records(tmp_path, monkeypatch):
+    from ecg_utils import sources
+
+    folder = tmp_path / "mitdb"
+    folder.mkdir()
+    (folder / "100.hea").write_text("100 2 360 650000\n")
+    (folder / "RECORDS").write_text("100\n101\n")
+    monkeypatch.setattr(sources, "mitdb_candidates", lambda cache_dir=None: [folder])
+    assert sources.find_mitdb_dir() is None
+
+
+def test_no_records_anywhere_is_one_line_naming_where_it_looked(tmp_path, monkeypatch, capsys):
+    from ecg_utils import sources
+    from tests.cli_helpers import run_main
+
+    monkeypatch.setattr(sources, "mitdb_candidates", lambda cache_dir=None: [tmp_path / "none"])
+    rc, out, err = run_main(capsys, "records")
+    assert rc != 0 and out == ""
+    assert "records --download" in err and str(tmp_path / "none") in err
+    assert len(err.strip().splitlines()) == 1

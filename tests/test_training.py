@@ -393,3 +393,44 @@ def test_wide_window_models_train_and_save_their_branch(tmp_path):
     meta = json.loads((tmp_path / "w.json").read_text())
     assert meta["model_args"]["wide"] == WIDE_LENGTH
     assert meta["model_args"]["n_features"] == 10 + WIDE_LENGTH
+
+
+def test_distillation_term_vanishes_when_student_matches_teacher():
+    from ecg_utils.training import distillation_loss
+
+    logits = torch.randn(6, 5, generator=torch.Generator().manual_seed(0))
+    assert float(distillation_loss(logits, logits, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distillation_loss(logits, logits.flip(1), 2.0)) > 0
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"teacher": "t.pth", "augment": True}, "turn augment off"),
+        ({"distill_weight": 1.5}, "distill_weight"),
+        ({"distill_temperature": 0}, "distill_temperature"),
+    ],
+)
+def test_bad_distillation_settings_are_errors(values, message):
+    with pytest.raises(EcgError, match=message):
+        TINY.replace(**values)
+
+
+def test_distilled_student_learns_from_its_teacher(tmp_path, data, reference):
+    """A student trained only on the teacher's soft targets (weight 1) ends up agreeing
+    with the teacher; the teacher's path may be relative to the working directory."""
+    save_trained(reference, tmp_path / "teacher.pth")
+    cfg = TINY.replace(teacher=str(tmp_path / "teacher.pth"), distill_weight=1.0, epochs=6)
+    student = train(cfg, *data, progress=False)
+    val = data[1]
+    agree = (
+        predict_beat_set(student.model, val, None).argmax(1)
+        == predict_beat_set(reference.model, val, None).argmax(1)
+    ).mean()
+    assert agree > 0.9
+    assert weights_hash(student.model) != weights_hash(reference.model)
+
+
+def test_missing_teacher_is_a_clear_error(data):
+    with pytest.raises(EcgError, match="nowhere.pth"):
+        train(TINY.replace(teacher="nowhere.pth"), *data, progress=False)

@@ -1,7 +1,9 @@
 """Write ``ecg_classification.ipynb`` from the cells below (the notebook's source of truth).
 
 Run ``python tools/run_notebook.py ecg_classification.ipynb`` afterwards to execute it in
-place, so the committed copy carries the outputs of a full run.
+place, so the committed copy carries the outputs of a full run. The project's git URL
+(for the Colab badge and the Colab setup cell) is read from ``pyproject.toml``'s
+``[project.urls] Repository``, written there once.
 """
 
 from __future__ import annotations
@@ -10,12 +12,36 @@ import sys
 from pathlib import Path
 
 import nbformat
+import tomllib
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-CELLS: list[tuple[str, str]] = [
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_NAME = "ecg_classification.ipynb"
+
+
+def repository_url() -> str:
+    """The project's git URL from ``pyproject.toml`` (``[project.urls] Repository``)."""
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return meta["project"]["urls"]["Repository"]
+
+
+def colab_url() -> str:
+    """Colab's address of the notebook on the default branch of the GitHub repository."""
+    owner_repo = repository_url().removeprefix("https://github.com/").removesuffix(".git")
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/main/{NOTEBOOK_NAME}"
+
+
+REPO_URL = repository_url()
+BADGE = (
+    f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url()})"
+)
+
+CELLS: list[tuple] = [
     (
         "md",
-        """# ECG heartbeat classification on MIT-BIH
+        f"""# ECG heartbeat classification on MIT-BIH
+
+{BADGE}
 
 This notebook runs the whole study of **ecg-classification** from raw data to report:
 beats from the MIT-BIH Arrhythmia Database segmented as in the Kaggle heartbeat set
@@ -31,52 +57,57 @@ Classes (AAMI): **N** normal, **S** supraventricular ectopic, **V** ventricular 
         "md",
         """## Setup
 
-In Colab, the first cell installs the requirements (Colab's own PyTorch is kept) and
-clones the project when `ecg_utils` is not importable: set `ECG_REPO_URL` to the
-project's git URL. Locally, install with `make install` and start Jupyter from the
-project folder.""",
+In Colab (*Runtime → Change runtime type → GPU* for a faster study), the first cell
+clones the project and installs it with its requirements; Colab's own PyTorch is kept.
+Locally, install with `make install` and start Jupyter from the project folder.""",
     ),
     (
         "code",
-        """import os
+        f"""import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-IN_COLAB = "google.colab" in sys.modules
-if IN_COLAB:
-    try:
-        import ecg_utils  # noqa: F401
-    except ImportError:
-        repo = os.environ.get("ECG_REPO_URL")
-        if not repo:
-            raise RuntimeError("set ECG_REPO_URL to this project's git URL, then rerun")
-        subprocess.run(["git", "clone", "--depth", "1", repo, "ecg-classification"], check=True)
-        os.chdir("ecg-classification")
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r",
-                        "requirements.txt", "-e", "."], check=True)
-        sys.path.insert(0, os.getcwd())""",
+REPO_URL = os.environ.get("ECG_REPO_URL", "{REPO_URL}")
+if "google.colab" in sys.modules and importlib.util.find_spec("ecg_utils") is None:
+    if not Path("ecg-classification").exists():
+        cloned = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL,
+                                 "ecg-classification"])
+        if cloned.returncode != 0:
+            raise SystemExit(f"could not clone {{REPO_URL}}: set ECG_REPO_URL to the project's "
+                             "git URL (os.environ['ECG_REPO_URL'] = ...) and rerun this cell")
+    os.chdir("ecg-classification")
+    # requirements.txt asks for torch>=2.1 only, so Colab's CUDA build stays
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt",
+                    "-e", "."], check=True)
+    sys.path.insert(0, os.getcwd())""",
     ),
     (
         "code",
         """# Parameters: ECG_QUICK=1 makes a smoke run (1 epoch per model, small training sets);
-# ECG_REUSE_RESULTS=1 reads the results already in OUT/results instead of running the study.
+# ECG_REUSE_RESULTS=1 reads the results already in OUT/results instead of running the study;
+# ECG_DEVICE picks where models train (auto: a CUDA GPU, else Apple MPS, else the CPU).
 QUICK = os.environ.get("ECG_QUICK") == "1"
 REUSE = os.environ.get("ECG_REUSE_RESULTS") == "1"
 OUT = Path(os.environ.get("ECG_OUT", "."))
 MITDB_DIR = os.environ.get("ECG_MITDB_DIR")  # a local copy of mitdb, else it is downloaded
 SEED_WEIGHTS = Path(os.environ.get("ECG_SEED_WEIGHTS", "../shared/seed/ecg_cnn.pth"))
+DEVICE = os.environ.get("ECG_DEVICE", "auto")
 
 import json
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
+import torch
 from IPython.display import Image, Markdown, display
 
 import ecg_utils
 from ecg_utils import sources
 
-print("quick run" if QUICK else "full run", "| outputs in", OUT.resolve())""",
+device = ecg_utils.resolve_device(DEVICE)
+print("quick run" if QUICK else "full run", "| outputs in", OUT.resolve(), "| device", device)""",
     ),
     (
         "md",
@@ -122,6 +153,16 @@ print("lead notes:", beats.meta["lead_notes"])""",
     ),
     (
         "code",
+        """counts = beats.counts()
+ax = sns.barplot(x=list(counts), y=list(counts.values()), color="tab:blue")
+ax.set_yscale("log")
+ax.bar_label(ax.containers[0])
+ax.set(xlabel="AAMI class", ylabel="beats (log scale)", title="Beats per class, 48 records")
+plt.show()""",
+        ["class-counts"],
+    ),
+    (
+        "code",
         """fig, axes = plt.subplots(1, 5, figsize=(15, 2.6), sharey=True)
 t = np.arange(ecg_utils.BEAT_LENGTH) / ecg_utils.FS_BEAT
 rng = np.random.default_rng(0)
@@ -135,17 +176,112 @@ plt.tight_layout()""",
     ),
     (
         "md",
-        """## 3. The whole study
+        """## 3. A PyTorch dataset
 
-`run_study` trains every model of the study on both protocols, evaluates it on the test
-side, and writes `results/*.json`, figures and the shipped weights. Work already done
-with the same configuration is skipped, so rerunning this cell after a full run only
-reads the results. With `ECG_REUSE_RESULTS=1` the cell reads the results already in
-`OUT/results` (the committed ones in a fresh clone) and trains nothing.""",
+`ecg_utils.BeatDataset` is a `torch.utils.data.Dataset` over the beats: item *i* is the
+beat `(1, 187)` at 120 Hz, its per-beat features (none for ECG1DCNN), its class and,
+for distillation, a teacher's soft targets. A `DataLoader` stacks items into batches.
+The Kaggle protocol splits the beats at random, 80/20 per class as Kaggle's CSVs do,
+and holds a tenth of the training side out for validation.""",
     ),
     (
         "code",
-        """from ecg_utils.study import StudyOptions, run_study
+        """from torch.utils.data import DataLoader
+
+split = ecg_utils.make_split(beats, "kaggle")
+train_beats, val_beats, test_beats = (beats.subset(getattr(split, side))
+                                      for side in ("train", "val", "test"))
+if QUICK:  # a smoke run trains on every 20th beat
+    train_beats = train_beats.subset(np.arange(0, len(train_beats), 20))
+    val_beats = val_beats.subset(np.arange(0, len(val_beats), 5))
+print(f"train {len(train_beats)}, validation {len(val_beats)}, test {len(test_beats)} beats")
+
+dataset = ecg_utils.BeatDataset(train_beats)
+loader = DataLoader(dataset, batch_size=128, shuffle=True,
+                    generator=torch.Generator().manual_seed(0))
+x, features, label, soft = next(iter(loader))
+print("one batch:", tuple(x.shape), x.dtype, "| labels", tuple(label.shape), label.dtype)
+print("classes in this batch:", np.bincount(label.numpy(), minlength=5))
+plt.figure(figsize=(8, 2.4))
+plt.plot(np.arange(x.shape[-1]) / ecg_utils.FS_BEAT, x[:4, 0].T.numpy())
+plt.xlabel("time (s)")
+plt.title("four beats of the batch: " + ", ".join(ecg_utils.CLASS_NAMES[i] for i in label[:4]))
+plt.show()""",
+        ["dataset"],
+    ),
+    (
+        "md",
+        """## 4. The model
+
+The seed's network, `ECG1DCNN`: two convolutions with batch normalisation and max
+pooling, then two fully connected layers; it takes `(batch, 1, 187)` beats and gives
+five logits.""",
+    ),
+    (
+        "code",
+        """model = ecg_utils.build_model("ecg1dcnn")
+print(model)
+print(f"{ecg_utils.count_parameters(model):,} parameters;",
+      "logits", tuple(model(x[:2]).shape), "for a batch of 2")""",
+        ["model"],
+    ),
+    (
+        "md",
+        """## 5. Training one model
+
+`ecg_utils.train` runs the training loop: Adam with a one-cycle learning rate, batches
+from the `DataLoader` above, one validation pass per epoch, and the epoch with the best
+validation macro-F1 kept. Five epochs here (one in a smoke run), on `device`; the study
+below trains this recipe for 30 epochs with a weight average.""",
+    ),
+    (
+        "code",
+        """cfg = ecg_utils.TrainConfig(architecture="ecg1dcnn", epochs=1 if QUICK else 5,
+                            batch_size=128, lr=2e-3, schedule="onecycle")
+result = ecg_utils.train(cfg, train_beats, val_beats, progress=True, device=DEVICE)
+print(f"best epoch {result.best_epoch} of {cfg.epochs}, {result.seconds:.0f} s on {device}")""",
+        ["training"],
+    ),
+    (
+        "code",
+        """from ecg_utils.evaluation import plot_learning_curves
+
+(OUT / "figures").mkdir(parents=True, exist_ok=True)
+curve = plot_learning_curves(result.history, OUT / "figures" / "notebook_curves.png",
+                             "ECG1DCNN trained in this notebook")
+display(Image(filename=str(curve)))""",
+        ["learning-curve"],
+    ),
+    (
+        "code",
+        """from ecg_utils.evaluation import classification_metrics, plot_confusion_matrices
+from ecg_utils.inference import predict_beat_set
+
+pred = predict_beat_set(result.model, test_beats, None).argmax(1)
+metrics = classification_metrics(test_beats.y, pred)
+print(f"Kaggle test side: accuracy {100 * metrics['accuracy']:.2f} %, "
+      f"macro-F1 {metrics['macro_f1']:.3f}")
+matrix = plot_confusion_matrices(metrics["confusion"], OUT / "figures" / "notebook_confusion.png",
+                                 "ECG1DCNN trained in this notebook, Kaggle test side")
+display(Image(filename=str(matrix)))""",
+        ["confusion-matrix"],
+    ),
+    (
+        "md",
+        """## 6. The whole study
+
+`run_study` trains every model of the study on both protocols, evaluates it on the test
+side, and writes `results/*.json`, figures and the shipped weights. Before it starts,
+the cell says what it will train and how long that should take on this device (from
+the recorded training times, scaled by a short speed probe). Work already done with the
+same configuration is skipped. With `ECG_REUSE_RESULTS=1` (`REUSE = True`) the cell
+reads the results already in `OUT/results` (the committed ones in a fresh clone) and
+trains nothing.""",
+    ),
+    (
+        "code",
+        """from ecg_utils.plan import describe_plan, plan_study
+from ecg_utils.study import StudyOptions, run_study
 
 opts = StudyOptions(
     mitdb_dir=mitdb,
@@ -154,18 +290,21 @@ opts = StudyOptions(
     quick=QUICK,
     seed_weights=SEED_WEIGHTS if SEED_WEIGHTS.exists() else None,
     progress=False,
+    device=DEVICE,
 )
 study_file = OUT / "results" / "study.json"
+print(describe_plan(plan_study(opts)))
 if REUSE and study_file.exists():
     summary = json.loads(study_file.read_text())
-    print("reusing the results in", study_file.parent)
+    print("REUSE: nothing is trained; reading the results in", study_file.parent)
 else:
     summary = run_study(opts)
     print(json.dumps(summary["experiments"]), f"{summary['seconds']:.0f} s")""",
+        ["study"],
     ),
     (
         "md",
-        """## 4. Fidelity check
+        """## 7. Fidelity check
 
 The seed's published weights were trained on Kaggle's CSV; on our rebuilt beats they
 should do about as well as on Kaggle's own test rows.""",
@@ -183,7 +322,7 @@ else:
     ),
     (
         "md",
-        """## 5. Your own recording
+        """## 8. Your own recording
 
 `classify_record` takes a signal at any sampling rate (1-D in mV, or samples × leads),
 finds the R peaks (a Pan-Tompkins-style detector chosen by measurement on all 48
@@ -245,7 +384,7 @@ for name, weights in (("benchmark", ecg_utils.BENCHMARK_WEIGHTS), ("adapted", pa
     ),
     (
         "md",
-        """## 6. Results on both protocols
+        """## 9. Results on both protocols
 
 The report below is generated from the results files (`python -m ecg_utils report`).""",
     ),
@@ -314,7 +453,7 @@ display(Markdown(spread or "(no seed repeats in these results: a smoke run skips
     ),
     (
         "md",
-        """## 7. What the models look at
+        """## 10. What the models look at
 
 Grad-CAM of the predicted class for typical and misclassified test beats of each class
 (`python -m ecg_utils explain`); the study draws it for every shipped candidate.""",
@@ -330,7 +469,7 @@ for target, name in shipped.items():
     ),
     (
         "md",
-        """## 8. Report""",
+        """## 11. Report""",
     ),
     (
         "code",
@@ -350,10 +489,13 @@ def build(path: Path) -> None:
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    for kind, source in CELLS:
-        nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))
+    for kind, source, *tags in CELLS:
+        cell = new_markdown_cell(source) if kind == "md" else new_code_cell(source)
+        if tags:
+            cell.metadata["tags"] = tags[0]
+        nb.cells.append(cell)
     nbformat.write(nb, path)
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("ecg_classification.ipynb"))
+    build(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / NOTEBOOK_NAME)
