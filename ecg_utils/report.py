@@ -13,6 +13,7 @@ from pathlib import Path
 from ._io import EcgError, write_text_atomic
 from .beats import CLASS_NAMES
 from .evaluation import fmt_pct, metrics_table_markdown
+from .report_kaggle import kaggle_target_rows, section_strong_model
 from .report_new_patients import (
     IP_GOALS,
     kept_product_out_of_fold,
@@ -29,8 +30,9 @@ from .study import (
 )
 
 TARGETS = {
-    "kaggle": "none for ECG1DCNN (`ecg_cnn.pth`): the earlier macro-F1 ≥ 0.95 and accuracy ≥ "
-    "99.0 % goal was retired",
+    "kaggle": "the strongest model under 1 M parameters (`ecg_utils/weights/kaggle_best.pth`): "
+    "macro-F1 ≥ 0.95 and accuracy ≥ 99.3 %; `ecg_cnn.pth` (ECG1DCNN, distilled when that wins "
+    "on validation): macro-F1 ≥ 0.945",
     "inter-patient": "S Se ≥ 80 % with +P ≥ 50 %; V Se ≥ 90 % with +P ≥ 90 %",
 }
 
@@ -130,10 +132,8 @@ def _fewer_or_more(diff: int) -> str:
 
 
 def section_targets(results: dict) -> str:
-    """The goals for new patients beside what the shipped models measure.
-
-    The Kaggle-protocol goal for ECG1DCNN was retired (its plateau, 0.933-0.936 macro-F1
-    over recipes and seeds, is accepted as the architecture's honest result)."""
+    """The goals beside what the shipped models measure: new patients first, then the
+    training times and the Kaggle protocol's strong and distilled models."""
     rows = []
     ip = results.get(shipped_name(results, UNSEEN_PATIENT_TARGET) or "")
     if ip:
@@ -158,22 +158,24 @@ def section_targets(results: dict) -> str:
                 )
             )
     rows += new_patient_training_rows(results)
+    rows += kaggle_target_rows(results)
     if not rows:
         return ""
     table = "\n".join(f"| {a} | {b} | {'met' if ok else 'not met'} |" for a, b, ok in rows)
     return f"""## Targets
 
-The goals are for new patients. The shipped models were chosen on validation data (DS1
-record folds); the benchmark's DS2 figures against the goals, at both operating points:
+The goals that come first are for new patients. The shipped models were chosen on
+validation data (DS1 record folds); the benchmark's DS2 figures against the goals, at both
+operating points, then the training-time goals and the Kaggle-protocol goals (test side):
 
 | goal | measured | |
 |---|---:|---|
 {table}
 
 Goals not met stay here as goals. Times are wall-clock on this 2-core machine, summed over
-cross-validation, ensemble members and final training. The Kaggle-protocol goal for
-`ecg_cnn.pth` was retired: its plateau (0.933–0.936 macro-F1 over recipes and seeds, below)
-is accepted as that architecture's honest result.
+cross-validation, ensemble members and final training. On the Kaggle protocol, ECG1DCNN
+plateaus at 0.933–0.936 macro-F1 over recipes and seeds (below); its goal now asks what
+distillation from a stronger model can add.
 {_s_target_note(results)}"""
 
 
@@ -869,6 +871,7 @@ def render_report(results: dict) -> str:
             "folds instead (next sections). Epochs and class offsets are chosen on the mean "
             "F1 of N, S and V (DS1 has too few F and Q beats to judge those).",
         ),
+        section_strong_model(results),
         section_ablation(results),
         section_model_choice(results),
         section_seed_spread(results),

@@ -231,3 +231,53 @@ def test_training_time_of_a_full_run_counts_repeats_and_cross_validation():
         "2.0 h on this 2-core machine (evaluation and figures come on top)."
     )
     assert _training_time_text({}) == ""
+
+
+def _metrics(acc, f1, s_se=0.8, v_se=0.95):
+    classes = {c: {"sensitivity": 0.9, "ppv": 0.9} for c in "NSVFQ"}
+    classes["S"] = {"sensitivity": s_se, "ppv": 0.9}
+    classes["V"] = {"sensitivity": v_se, "ppv": 0.9}
+    return {"accuracy": acc, "macro_f1": f1, "classes": classes}
+
+
+def _kaggle_run(name, title, acc, f1, architecture="resnet1d", **extra):
+    cfg = {
+        "architecture": architecture,
+        "model_args": {"width": 32, "blocks": 2, "se": True},
+        "epochs": 20,
+        "batch_size": 128,
+        "lr": 0.002,
+        "ema": 0.999,
+        "threads": 2,
+        "distill_weight": 0.5,
+        "distill_temperature": 2.0,
+    }
+    return {
+        "name": name,
+        "title": title,
+        "config": cfg,
+        "test": _metrics(acc, f1, **extra),
+        "n_parameters": 411_421,
+        "best_epoch": 18,
+        "train_seconds": 1500.0,
+        "device": {"type": "cpu", "threads": 2},
+    }
+
+
+def test_strong_model_section_sets_intra_patient_strength_against_new_patients():
+    from ecg_utils.report_kaggle import kaggle_target_rows, section_strong_model
+
+    results = {
+        "strong_kaggle": _kaggle_run("strong_kaggle", "SE-ResNet1D", 0.9931, 0.951),
+        "strong_ip": _kaggle_run("strong_ip", "SE-ResNet1D", 0.90, 0.5, s_se=0.1, v_se=0.85),
+        "distill_kaggle": _kaggle_run("distill_kaggle", "ECG1DCNN distilled", 0.989, 0.940),
+        "ema_kaggle": _kaggle_run("ema_kaggle", "ECG1DCNN", 0.9885, 0.934),
+        "shipped": {"ecg_cnn.pth": "ema_kaggle"},
+    }
+    text = section_strong_model(results)
+    assert "411,421 parameters" in text and "ECGTransForm" in text
+    assert "find 10.0 % of DS2's S beats" in text and "not generalisation" in text
+    assert "`ema_kaggle` kept a better validation score" in text
+    rows = {goal: (measured, ok) for goal, measured, ok in kaggle_target_rows(results)}
+    assert [ok for _, ok in rows.values()] == [True, True, False]
+    assert section_strong_model({}) == "" and kaggle_target_rows({}) == []
