@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 
 from .device import describe_device, measure_speed, resolve_device
-from .study import PRODUCT, StudyOptions, _is_done, _wanted, default_experiments, quick_config
+from .experiments import PRODUCT, default_experiments
+from .study import StudyOptions, _is_done, _wanted, quick_config
 
 
 def plan_study(opts: StudyOptions, data: dict | None = None, speed: float | None = None) -> dict:

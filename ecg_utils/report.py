@@ -13,6 +13,7 @@ from pathlib import Path
 from ._io import EcgError, write_text_atomic
 from .beats import CLASS_NAMES
 from .evaluation import fmt_pct, metrics_table_markdown
+from .experiments import PRODUCT_TARGET, UNSEEN_PATIENT_TARGET, default_experiments
 from .report_kaggle import kaggle_target_rows, section_strong_model
 from .report_new_patients import (
     IP_GOALS,
@@ -22,12 +23,7 @@ from .report_new_patients import (
     section_patient_specific,
 )
 from .splits import PROTOCOLS
-from .study import (
-    PRODUCT_TARGET,
-    UNSEEN_PATIENT_TARGET,
-    default_experiments,
-    validation_score,
-)
+from .study import validation_score
 
 TARGETS = {
     "kaggle": "the strongest model under 1 M parameters (`ecg_utils/weights/kaggle_best.pth`): "

@@ -7,7 +7,7 @@ Every figure comes from the results files (``results/strong_kaggle.json``,
 from __future__ import annotations
 
 from .evaluation import fmt_pct
-from .study import KAGGLE_BEST_TARGET, KAGGLE_TARGET
+from .experiments import KAGGLE_BEST_TARGET, KAGGLE_TARGET
 
 STRONG = "strong_kaggle"
 """The strongest beat model on the Kaggle protocol (shipped at ``KAGGLE_BEST_TARGET``)."""

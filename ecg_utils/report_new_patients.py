@@ -7,7 +7,7 @@ Like :mod:`ecg_utils.report`, every figure comes from the results files.
 from __future__ import annotations
 
 from .evaluation import fmt_pct
-from .study import BENCHMARK_ENSEMBLE, PRODUCT_ENSEMBLE, PRODUCT_TARGET, UNSEEN_PATIENT_TARGET
+from .experiments import BENCHMARK_ENSEMBLE, PRODUCT_ENSEMBLE, PRODUCT_TARGET, UNSEEN_PATIENT_TARGET
 
 IP_GOALS = {"S": (0.80, 0.50), "V": (0.90, 0.90)}
 """Inter-patient goals: (sensitivity, positive predictivity) per class."""

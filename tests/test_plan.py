@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from ecg_utils.experiments import default_experiments
 from ecg_utils.plan import describe_plan, plan_study
-from ecg_utils.study import StudyOptions, default_experiments
+from ecg_utils.study import StudyOptions
 
 DATA = {"fingerprint": "abc", "segmentation_version": 3, "quick": False}
 

@@ -10,17 +10,10 @@ from conftest import SYNTHETIC_RECORDS, tmp_files
 
 from ecg_utils.beats import build_beats
 from ecg_utils.checkpoint import load_model
+from ecg_utils.experiments import ENSEMBLE_SEEDS, REPEATED, default_experiments, repeat
 from ecg_utils.patient_specific import VOTE_WEIGHTS
 from ecg_utils.splits import SPLIT_SEED, make_split
-from ecg_utils.study import (
-    ENSEMBLE_SEEDS,
-    REPEATED,
-    StudyOptions,
-    _wanted,
-    default_experiments,
-    repeat,
-    run_experiment,
-)
+from ecg_utils.study import StudyOptions, _wanted, run_experiment
 
 
 def read(path):
