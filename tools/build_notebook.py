@@ -94,18 +94,23 @@ OUT = Path(os.environ.get("ECG_OUT", "."))
 MITDB_DIR = os.environ.get("ECG_MITDB_DIR")  # a local copy of mitdb, else it is downloaded
 SEED_WEIGHTS = Path(os.environ.get("ECG_SEED_WEIGHTS", "../shared/seed/ecg_cnn.pth"))
 DEVICE = os.environ.get("ECG_DEVICE", "auto")
+os.environ.setdefault("TQDM_MININTERVAL", "5")  # progress bars update every 5 s at most
 
+%matplotlib inline
 import json
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 import torch
 from IPython.display import Image, Markdown, display
+from tqdm import TqdmWarning
 
 import ecg_utils
 from ecg_utils import sources
 
+warnings.filterwarnings("ignore", category=TqdmWarning)  # text bars without ipywidgets
 device = ecg_utils.resolve_device(DEVICE)
 print("quick run" if QUICK else "full run", "| outputs in", OUT.resolve(), "| device", device)""",
     ),
