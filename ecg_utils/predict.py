@@ -344,14 +344,15 @@ def read_input(path: Path, fs: float | None, lead: str | None):
     """
     suffix = path.suffix.lower()
     if suffix in (".hea", "") or path.with_suffix(".hea").exists() and suffix in (".dat",):
-        from .records import read_signal
+        from .records import lead_names, read_signal
 
         record = path.with_suffix("")
-        sig, rec_fs, names = read_signal(record)
+        names = lead_names(record)  # the header picks the lead: only that one is read
         idx, note = pick_lead(names, lead or "MLII")
         if lead and note:
             raise EcgError(f"lead {lead} not in record (leads: {', '.join(names)})", path)
-        return "record", sig[:, idx], rec_fs, {"record_path": record, "lead_note": note}
+        sig, rec_fs, _ = read_signal(record, channels=[idx])
+        return "record", sig[:, 0], rec_fs, {"record_path": record, "lead_note": note}
     if not path.exists():
         raise EcgError("file not found", path)
     if suffix == ".npy":
