@@ -109,6 +109,28 @@ def test_valid_record_reads(synthetic_record):
     assert symbols == rec.symbols
 
 
+def test_one_channel_is_read_alone(synthetic_record, monkeypatch):
+    import wfdb
+
+    from ecg_utils.predict import read_input
+    from ecg_utils.records import lead_names
+
+    rec = synthetic_record(seconds=10, leads=("V1", "MLII"))
+    full, _, _ = read_signal(rec.path)
+    one, fs, names = read_signal(rec.path, channels=[1])
+    assert one.shape == (3600, 1) and names == ["MLII"] and fs == 360.0
+    np.testing.assert_array_equal(one[:, 0], full[:, 1])
+    assert lead_names(rec.path) == ["V1", "MLII"]
+    with pytest.raises(EcgError, match="out of range"):
+        read_signal(rec.path, channels=[2])
+    asked = []
+    real = wfdb.rdrecord
+    monkeypatch.setattr(wfdb, "rdrecord", lambda *a, **k: asked.append(k) or real(*a, **k))
+    kind, x, _, _ = read_input(rec.file("hea"), None, None)  # MLII, the second lead
+    assert kind == "record" and asked == [{"channels": [1]}]
+    np.testing.assert_array_equal(x, full[:, 1])
+
+
 def test_header_fields_are_parsed(synthetic_record):
     info = read_header(synthetic_record(seconds=30).path)
     assert (info.record_name, info.fs, info.sig_len) == ("syn", 360.0, 10800)
