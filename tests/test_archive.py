@@ -329,7 +329,7 @@ def test_real_records_with_the_pool_and_a_local_cluster(mitdb_dir, tmp_path, cap
     )
     assert rc == 0, err
     assert files_of(pool) == files_of(dask)
-    summary = pd.read_csv(pool / "summary.csv").set_index("recording")
+    summary = pd.read_csv(pool / "summary.csv", dtype={"recording": str}).set_index("recording")
     assert summary.loc["119", "V_bigeminy"] > 0
     assert summary.loc["208", "V_couplets"] > 0
     assert 60 < summary.loc["100", "hr_mean_bpm"] < 90
