@@ -538,6 +538,7 @@ def run_archive(
     ArchiveResult
         ``summary.csv`` and ``failures.csv`` are written under ``out`` too.
     """
+    _check_dependencies()
     out = str(out)
     if "://" not in out:
         out = str(Path(out).resolve())
@@ -571,6 +572,17 @@ def run_archive(
     result = ArchiveResult(sorted(results, key=lambda r: r["name"]), time.perf_counter() - t0)
     write_archive_tables(result, out)
     return result
+
+
+def _check_dependencies() -> None:
+    import importlib.util
+
+    missing = [m for m in ("pyarrow", "fsspec") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise EcgError(
+            f"predict over folders needs {' and '.join(missing)}: "
+            "pip install 'ecg-classification[archive]'"
+        )
 
 
 def _init_worker(threads: int) -> None:
