@@ -13,6 +13,7 @@ from pathlib import Path
 from ._io import EcgError, write_text_atomic
 from .beats import CLASS_NAMES
 from .evaluation import fmt_pct, metrics_table_markdown
+from .report_archive import section_archive_speed
 from .report_new_patients import (
     IP_GOALS,
     kept_product_out_of_fold,
@@ -881,6 +882,7 @@ def render_report(results: dict) -> str:
         section_resampling(results),
         section_predict_speed(results),
         section_inference_speed(results),
+        section_archive_speed(results),
         section_environment(results),
         LIMITATIONS,
         REFERENCES,

@@ -335,3 +335,25 @@ def test_real_records_with_the_pool_and_a_local_cluster(mitdb_dir, tmp_path, cap
     assert 60 < summary.loc["100", "hr_mean_bpm"] < 90
     rc, stdout, _ = run_main(capsys, "predict", *records, "--out", pool, "--workers", "2")
     assert rc == 0 and "3 skipped" in stdout
+
+
+# --------------------------------------------------------------------------- report
+
+
+def test_report_section_is_empty_until_measured():
+    from ecg_utils.report_archive import section_archive_speed
+
+    assert section_archive_speed({}) is None
+    bench = {
+        "workers": 2,
+        "goals": {"mitdb_wall_s": 30.0, "long_wall_s": 300.0, "long_peak_rss_mb": 1536.0},
+        "mitdb": {"n_recordings": 48, "wall_s": 25.0, "recordings_per_min": 115.2,
+                  "beats_per_s": 4400.0},
+        "long": {"n_recordings": 20, "hours": 24, "n_beats": 2_000_000, "wall_s": 280.0,
+                 "peak_rss_mb_max": 900.0, "beats_per_s": 7000.0},
+        "cluster": {"wall_s": 27.0, "identical": True},
+    }  # fmt: skip
+    text = section_archive_speed({"bench_archive": bench})
+    assert "| 48 MIT-BIH records, wall | 25.0 s | ≤ 30 s |" in text
+    assert "| 20 records of 24 h (2,000,000 beats), wall | 280.0 s | ≤ 300 s |" in text
+    assert "byte-identical to the process pool's | yes |" in text
