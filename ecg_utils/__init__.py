@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "adaptation": ("adapt",),
+    "archive": ("ArchiveOptions", "find_recordings", "read_beats", "run_archive"),
     "beats": (
         "AAMI_CLASSES",
         "BEAT_LENGTH",
@@ -39,10 +40,12 @@ _EXPORTS = {
     ),
     "checkpoint": ("LoadedModel", "load_model", "save_model"),
     "evaluation": ("bootstrap_ci", "classification_metrics"),
+    "holter": ("holter_summary",),
     "inference": ("predict_proba",),
     "models": ("ECG1DCNN", "ResNet1D"),
     "operating": ("OPERATING_POINTS", "with_operating_point"),
     "predict": ("classify_record",),
+    "quality": ("noisy_intervals",),
     "splits": ("DS1", "DS2", "make_split"),
     "training": ("TrainConfig", "train"),
 }
