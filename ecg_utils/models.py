@@ -174,7 +174,11 @@ def _stem(width: int) -> nn.Sequential:
 
 def _stages(width: int, blocks: int = 1, se: bool = False) -> nn.Sequential:
     layers = []
-    for c_in, c_out, stride in ((width, width, 1), (width, 2 * width, 2), (2 * width, 4 * width, 2)):
+    for c_in, c_out, stride in (
+        (width, width, 1),
+        (width, 2 * width, 2),
+        (2 * width, 4 * width, 2),
+    ):
         layers.append(ResBlock1d(c_in, c_out, stride=stride, se=se))
         layers.extend(ResBlock1d(c_out, c_out, se=se) for _ in range(blocks - 1))
     return nn.Sequential(*layers)
