@@ -41,7 +41,7 @@ from ._io import EcgError, atomic_path
 
 MANIFEST_VERSION = 1
 """Bumped when the outputs of a recording change meaning: older manifests never match."""
-RECORDING_SUFFIXES = (".hea", ".npy", ".csv")
+RECORDING_SUFFIXES = (".hea", ".edf", ".npy", ".csv")
 """Files taken as recordings when a folder is given (a WFDB record by its header)."""
 _NAME = re.compile(r"[-\w.]+")
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -209,7 +209,7 @@ def find_recordings(paths, exclude: str | os.PathLike | None = None) -> list[Rec
                 if f.suffix.lower() in RECORDING_SUFFIXES:
                     add("_".join(rel.with_suffix("").parts), f)
             if len(found) == before:
-                raise EcgError("folder holds no recording (.hea, .npy or .csv)", p)
+                raise EcgError("folder holds no recording (.hea, .edf, .npy or .csv)", p)
         elif _GLOB_CHARS.search(text) and not p.exists():
             matches = sorted(glob.glob(text, recursive=True))
             files = [Path(m) for m in matches if Path(m).is_file()]

@@ -289,6 +289,48 @@ def read_signal(
     return np.asarray(rec.p_signal, dtype=np.float64), info.fs, names
 
 
+def read_edf(path: str | Path) -> tuple[np.ndarray, float, list[str]]:
+    """Read an EDF/EDF+ file's signals in physical units with ``wfdb``'s EDF reader.
+
+    Parameters
+    ----------
+    path : path
+        The ``.edf`` file.
+
+    Returns
+    -------
+    signal : ndarray, shape (n_samples, n_leads), float64
+        Samples in the file's physical units (mV, or µV for many Holter files).
+    fs : float
+        Sampling rate in Hz (every signal must share it).
+    names : list of str
+        Signal labels, one per column.
+
+    Raises
+    ------
+    EcgError
+        Naming the file when it is missing, unreadable, or its signals have different
+        sampling rates.
+    """
+    from wfdb.io.convert.edf import read_edf as wfdb_read_edf
+
+    path = Path(path)
+    if not path.is_file():
+        raise EcgError("file not found", path)
+    try:
+        rec = wfdb_read_edf(str(path))
+    except Exception as exc:  # the reader raises many types for malformed files
+        raise EcgError(f"cannot read EDF file: {_one_line(exc)}", path) from exc
+    spf = getattr(rec, "samps_per_frame", None) or [1]
+    if len(set(spf)) > 1:
+        raise EcgError(f"signals have different sampling rates (samples per frame {spf})", path)
+    fs = check_fs(float(rec.fs) * spf[0], path)
+    if rec.p_signal is None or rec.p_signal.ndim != 2 or rec.p_signal.shape[0] == 0:
+        raise EcgError("EDF file holds no samples", path)
+    names = [str(n).strip() or f"signal{i}" for i, n in enumerate(rec.sig_name or [])]
+    return np.asarray(rec.p_signal, dtype=np.float64), fs, names
+
+
 def lead_names(record_path: str | Path) -> list[str]:
     """The lead names of a WFDB record, from its header alone (no signal is read).
 

@@ -225,3 +225,24 @@ def test_annotations_beyond_the_end_are_dropped(synthetic_record):
     beats = read_record_beats(rec.path)
     np.testing.assert_array_equal(beats.r_peak, [180, 900])  # 5000 is past the end
     np.testing.assert_array_equal(beats.y, [0, 2])
+
+
+def test_edf_file_reads_like_its_wfdb_record(synthetic_record, tmp_path):
+    from wfdb.io.convert.edf import wfdb_to_edf
+
+    from ecg_utils.predict import read_input
+    from ecg_utils.records import read_edf
+
+    rec = synthetic_record(seconds=10, leads=("V1", "MLII"))
+    edf = tmp_path / "syn.edf"
+    wfdb_to_edf(str(rec.path), output_filename=str(edf))
+    sig, fs, names = read_edf(edf)
+    assert fs == 360.0 and names == ["V1", "MLII"]
+    wfdb_sig, _, _ = read_signal(rec.path)
+    np.testing.assert_allclose(sig[: len(wfdb_sig)], wfdb_sig, atol=2e-3)
+    kind, x, x_fs, extra = read_input(edf, None, None)
+    assert (kind, x_fs, extra["lead_note"]) == ("samples", 360.0, None)
+    np.testing.assert_allclose(x[: len(wfdb_sig)], wfdb_sig[:, 1], atol=2e-3)
+    (tmp_path / "bad.edf").write_bytes(b"0       not an edf header")
+    with pytest.raises(EcgError, match="bad.edf: cannot read EDF file"):
+        read_edf(tmp_path / "bad.edf")
