@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "adaptation": ("adapt",),
+    "archive": ("ArchiveOptions", "find_recordings", "read_beats", "run_archive"),
     "beats": (
         "AAMI_CLASSES",
         "BEAT_LENGTH",
@@ -45,10 +46,12 @@ _EXPORTS = {
     "datasets": ("BeatDataset",),
     "device": ("resolve_device",),
     "evaluation": ("bootstrap_ci", "classification_metrics"),
+    "holter": ("holter_summary",),
     "inference": ("predict_proba",),
     "models": ("ECG1DCNN", "ResNet1D", "build_model", "count_parameters"),
     "operating": ("OPERATING_POINTS", "with_operating_point"),
     "predict": ("classify_record",),
+    "quality": ("noisy_intervals",),
     "splits": ("DS1", "DS2", "make_split"),
     "training": ("TrainConfig", "train"),
 }

@@ -420,7 +420,23 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _archive_mode(paths: list[Path]) -> bool:
+    """Several paths, a folder or a glob pattern: the archive mode of ``predict``."""
+    import re
+
+    if len(paths) > 1:
+        return True
+    p = paths[0]
+    return p.is_dir() or (re.search(r"[*?\[]", str(p)) is not None and not p.exists())
+
+
 def cmd_predict(args) -> int:
+    paths = list(args.path)
+    if _archive_mode(paths):
+        return cmd_predict_archive(args, paths)
+    if args.workers is not None or args.scheduler or args.csv:
+        raise EcgError("--workers, --scheduler and --csv are for folders or several recordings")
+    args.path = paths[0]
     import torch
 
     from .predict import (
@@ -483,6 +499,55 @@ def cmd_predict(args) -> int:
     if not args.out:
         print(table.head(10).to_string(index=False))
     return 0
+
+
+def cmd_predict_archive(args, paths: list[Path]) -> int:
+    """``predict`` over many recordings: Parquet, Holter summaries, failures (exit 1)."""
+    from .archive import ArchiveOptions, find_recordings, run_archive, weights_checksum
+    from .predict import resolve_weights
+
+    if args.out is None:
+        raise EcgError("--out FOLDER (or URL) is required for a folder or several recordings")
+    if args.plot:
+        raise EcgError("--plot draws one recording; give a single file")
+    if args.device not in ("auto", "cpu"):
+        raise EcgError("a folder runs one CPU process per recording; --device is for one file")
+    out = str(args.out)
+    if "://" not in out and Path(out).suffix.lower() == ".csv":
+        raise EcgError("--out must be a folder (or URL) for several recordings", out)
+    recordings = find_recordings(paths, exclude=out)
+    weights_path = Path(args.weights or _default_weights())
+    resolve_weights(weights_path)  # bad weights fail here, before any work starts
+    options = ArchiveOptions(
+        weights=str(weights_path.resolve()),
+        weights_sha256=weights_checksum(weights_path),
+        fs=args.fs,
+        lead=args.lead,
+        ann=args.ann,
+        sensitivity=args.sensitivity,
+        adaptation=not args.no_adaptation,
+        csv=args.csv,
+        threads=args.threads,
+    )
+    result = run_archive(
+        recordings,
+        out,
+        options,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=_progress(args),
+    )
+    print(result.line())
+    print(f"wrote {out}/beats (Parquet, by recording), {out}/summary.csv, {out}/failures.csv")
+    for r in result.failed:
+        print(f"failed: {r['error']}", file=sys.stderr)
+    return EXIT_FAILURE if result.failed else 0
+
+
+def _default_weights() -> Path:
+    from . import DEFAULT_WEIGHTS
+
+    return DEFAULT_WEIGHTS
 
 
 def cmd_adapt(args) -> int:
@@ -707,8 +772,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("predict", help="classify the beats of a recording")
-    p.add_argument("path", type=Path, help="WFDB record (.hea), CSV/NPY of samples, or beats CSV")
+    p = sub.add_parser("predict", help="classify the beats of a recording or a whole archive")
+    p.add_argument(
+        "path",
+        type=Path,
+        nargs="+",
+        help="WFDB record (.hea), CSV/NPY of samples, or beats CSV; or folders, glob patterns "
+        "or several recordings (then --out is a folder and a Holter summary is written)",
+    )
     p.add_argument("--weights", type=Path, help="default: ecg_utils.DEFAULT_WEIGHTS")
     _add_sensitivity_arg(p)
     p.add_argument(
@@ -722,9 +793,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ann", help="use this annotation file's R peaks (e.g. atr) instead of detection"
     )
-    p.add_argument("--out", type=Path, help="write the per-beat table as CSV")
+    p.add_argument(
+        "--out",
+        help="write the per-beat table as CSV; for an archive, the output folder or fsspec URL",
+    )
     p.add_argument("--plot", type=Path, help="draw the first 20 s with beats coloured by class")
-    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads")
+    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (each)")
+    p.add_argument(
+        "--workers", type=_positive_int, help="archive: parallel recordings (default: the cores)"
+    )
+    p.add_argument(
+        "--scheduler",
+        help="archive: 'local' (a Dask LocalCluster) or a Dask scheduler address "
+        "(tcp://HOST:8786); default: a pool of processes",
+    )
+    p.add_argument("--csv", action="store_true", help="archive: also one CSV per recording")
     _add_device_arg(p)
     p.set_defaults(func=cmd_predict)
 

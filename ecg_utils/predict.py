@@ -342,6 +342,8 @@ def read_input(path: Path, fs: float | None, lead: str | None):
     Returns
     -------
     kind : {"record", "samples", "beats"}
+        ``"samples"`` for CSV/NPY files and for EDF files (read with ``wfdb``'s EDF
+        reader, lead picked as in WFDB records, rate from the file).
     data : ndarray
         Signal (n_samples,) in mV, or beats (n, 187) for a Kaggle-format CSV.
     fs : float or None
@@ -350,14 +352,23 @@ def read_input(path: Path, fs: float | None, lead: str | None):
     """
     suffix = path.suffix.lower()
     if suffix in (".hea", "") or path.with_suffix(".hea").exists() and suffix in (".dat",):
-        from .records import read_signal
+        from .records import lead_names, read_signal
 
         record = path.with_suffix("")
-        sig, rec_fs, names = read_signal(record)
+        names = lead_names(record)  # the header picks the lead: only that one is read
         idx, note = pick_lead(names, lead or "MLII")
         if lead and note:
             raise EcgError(f"lead {lead} not in record (leads: {', '.join(names)})", path)
-        return "record", sig[:, idx], rec_fs, {"record_path": record, "lead_note": note}
+        sig, rec_fs, _ = read_signal(record, channels=[idx])
+        return "record", sig[:, 0], rec_fs, {"record_path": record, "lead_note": note}
+    if suffix == ".edf":
+        from .records import read_edf
+
+        sig, rec_fs, names = read_edf(path)
+        idx, note = pick_lead(names, lead or "MLII")
+        if lead and note:
+            raise EcgError(f"lead {lead} not in record (leads: {', '.join(names)})", path)
+        return "samples", sig[:, idx].copy(), rec_fs, {"lead_note": note}
     if not path.exists():
         raise EcgError("file not found", path)
     if suffix == ".npy":
@@ -365,7 +376,7 @@ def read_input(path: Path, fs: float | None, lead: str | None):
     elif suffix in (".csv", ".txt"):
         data = _read_samples_csv(path)
     else:
-        raise EcgError("unsupported file type; give a WFDB record, .csv or .npy", path)
+        raise EcgError("unsupported file type; give a WFDB record, .edf, .csv or .npy", path)
     if data.ndim == 2 and data.shape[1] == BEAT_LENGTH + 1 and fs is None:
         from .sources import load_kaggle_csv
 

@@ -229,18 +229,24 @@ def _bytes_needed(fmt: str, n_samples: int) -> int:
     return int(n_samples * BYTES_PER_SAMPLE[fmt])
 
 
-def read_signal(record_path: str | Path) -> tuple[np.ndarray, float, list[str]]:
+def read_signal(
+    record_path: str | Path, channels: list[int] | None = None
+) -> tuple[np.ndarray, float, list[str]]:
     """Read a WFDB record's signals in physical units, after checking its files.
 
     Parameters
     ----------
     record_path : path
         Record path without extension (``…/mitdb/100``).
+    channels : list of int, optional
+        Indices of the signals to read (header order); None reads them all. Reading one
+        lead of a two-lead record halves the memory of the returned array.
 
     Returns
     -------
     signal : ndarray, shape (n_samples, n_leads), float64
-        Samples in physical units (mV for MIT-BIH); gaps are NaN.
+        Samples in physical units (mV for MIT-BIH); gaps are NaN. ``n_leads`` is
+        ``len(channels)`` when given.
     fs : float
         Sampling rate in Hz.
     names : list of str
@@ -258,8 +264,14 @@ def read_signal(record_path: str | Path) -> tuple[np.ndarray, float, list[str]]:
     info = read_header(record_path)
     header = info.path
     check_signal_files(info)
+    if channels is not None:
+        channels = [int(c) for c in channels]
+        if not channels or not all(0 <= c < len(info.signals) for c in channels):
+            raise EcgError(
+                f"channels {channels} out of range for {len(info.signals)} signal(s)", header
+            )
     try:
-        rec = wfdb.rdrecord(str(record_path))
+        rec = wfdb.rdrecord(str(record_path), channels=channels)
     except Exception as exc:  # wfdb raises many types for malformed files
         raise EcgError(f"cannot read WFDB record: {_one_line(exc)}", header) from exc
     if rec.fs is None or not math.isclose(float(rec.fs), info.fs, rel_tol=1e-9):
@@ -268,13 +280,64 @@ def read_signal(record_path: str | Path) -> tuple[np.ndarray, float, list[str]]:
         )
     if rec.p_signal is None or rec.p_signal.ndim != 2 or rec.p_signal.shape[0] == 0:
         raise EcgError("record holds no samples", header)
-    if rec.p_signal.shape[1] != len(info.signals):
+    expected = len(info.signals) if channels is None else len(channels)
+    if rec.p_signal.shape[1] != expected:
         raise EcgError(
-            f"read {rec.p_signal.shape[1]} signals, the header describes {len(info.signals)}",
-            header,
+            f"read {rec.p_signal.shape[1]} signals, the header describes {expected}", header
         )
     names = [str(n).strip() or f"signal{i}" for i, n in enumerate(rec.sig_name or [])]
     return np.asarray(rec.p_signal, dtype=np.float64), info.fs, names
+
+
+def read_edf(path: str | Path) -> tuple[np.ndarray, float, list[str]]:
+    """Read an EDF/EDF+ file's signals in physical units with ``wfdb``'s EDF reader.
+
+    Parameters
+    ----------
+    path : path
+        The ``.edf`` file.
+
+    Returns
+    -------
+    signal : ndarray, shape (n_samples, n_leads), float64
+        Samples in the file's physical units (mV, or µV for many Holter files).
+    fs : float
+        Sampling rate in Hz (every signal must share it).
+    names : list of str
+        Signal labels, one per column.
+
+    Raises
+    ------
+    EcgError
+        Naming the file when it is missing, unreadable, or its signals have different
+        sampling rates.
+    """
+    from wfdb.io.convert.edf import read_edf as wfdb_read_edf
+
+    path = Path(path)
+    if not path.is_file():
+        raise EcgError("file not found", path)
+    try:
+        rec = wfdb_read_edf(str(path))
+    except Exception as exc:  # the reader raises many types for malformed files
+        raise EcgError(f"cannot read EDF file: {_one_line(exc)}", path) from exc
+    spf = getattr(rec, "samps_per_frame", None) or [1]
+    if len(set(spf)) > 1:
+        raise EcgError(f"signals have different sampling rates (samples per frame {spf})", path)
+    fs = check_fs(float(rec.fs) * spf[0], path)
+    if rec.p_signal is None or rec.p_signal.ndim != 2 or rec.p_signal.shape[0] == 0:
+        raise EcgError("EDF file holds no samples", path)
+    names = [str(n).strip() or f"signal{i}" for i, n in enumerate(rec.sig_name or [])]
+    return np.asarray(rec.p_signal, dtype=np.float64), fs, names
+
+
+def lead_names(record_path: str | Path) -> list[str]:
+    """The lead names of a WFDB record, from its header alone (no signal is read).
+
+    Names are as :func:`read_signal` returns them (``signal<i>`` for a blank name).
+    """
+    info = read_header(Path(record_path))
+    return [s.name.strip() or f"signal{i}" for i, s in enumerate(info.signals)]
 
 
 def read_annotations(record_path: str | Path, extension: str = "atr"):

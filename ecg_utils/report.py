@@ -14,6 +14,7 @@ from ._io import EcgError, write_text_atomic
 from .beats import CLASS_NAMES
 from .evaluation import fmt_pct, metrics_table_markdown
 from .experiments import PRODUCT_TARGET, UNSEEN_PATIENT_TARGET, default_experiments
+from .report_archive import section_archive_speed
 from .report_kaggle import kaggle_target_rows, section_strong_model
 from .report_new_patients import (
     IP_GOALS,
@@ -897,6 +898,7 @@ def render_report(results: dict) -> str:
         section_resampling(results),
         section_predict_speed(results),
         section_inference_speed(results),
+        section_archive_speed(results),
         section_environment(results),
         LIMITATIONS,
         REFERENCES,

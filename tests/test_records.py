@@ -109,6 +109,28 @@ def test_valid_record_reads(synthetic_record):
     assert symbols == rec.symbols
 
 
+def test_one_channel_is_read_alone(synthetic_record, monkeypatch):
+    import wfdb
+
+    from ecg_utils.predict import read_input
+    from ecg_utils.records import lead_names
+
+    rec = synthetic_record(seconds=10, leads=("V1", "MLII"))
+    full, _, _ = read_signal(rec.path)
+    one, fs, names = read_signal(rec.path, channels=[1])
+    assert one.shape == (3600, 1) and names == ["MLII"] and fs == 360.0
+    np.testing.assert_array_equal(one[:, 0], full[:, 1])
+    assert lead_names(rec.path) == ["V1", "MLII"]
+    with pytest.raises(EcgError, match="out of range"):
+        read_signal(rec.path, channels=[2])
+    asked = []
+    real = wfdb.rdrecord
+    monkeypatch.setattr(wfdb, "rdrecord", lambda *a, **k: asked.append(k) or real(*a, **k))
+    kind, x, _, _ = read_input(rec.file("hea"), None, None)  # MLII, the second lead
+    assert kind == "record" and asked == [{"channels": [1]}]
+    np.testing.assert_array_equal(x, full[:, 1])
+
+
 def test_header_fields_are_parsed(synthetic_record):
     info = read_header(synthetic_record(seconds=30).path)
     assert (info.record_name, info.fs, info.sig_len) == ("syn", 360.0, 10800)
@@ -203,3 +225,24 @@ def test_annotations_beyond_the_end_are_dropped(synthetic_record):
     beats = read_record_beats(rec.path)
     np.testing.assert_array_equal(beats.r_peak, [180, 900])  # 5000 is past the end
     np.testing.assert_array_equal(beats.y, [0, 2])
+
+
+def test_edf_file_reads_like_its_wfdb_record(synthetic_record, tmp_path):
+    from wfdb.io.convert.edf import wfdb_to_edf
+
+    from ecg_utils.predict import read_input
+    from ecg_utils.records import read_edf
+
+    rec = synthetic_record(seconds=10, leads=("V1", "MLII"))
+    edf = tmp_path / "syn.edf"
+    wfdb_to_edf(str(rec.path), output_filename=str(edf))
+    sig, fs, names = read_edf(edf)
+    assert fs == 360.0 and names == ["V1", "MLII"]
+    wfdb_sig, _, _ = read_signal(rec.path)
+    np.testing.assert_allclose(sig[: len(wfdb_sig)], wfdb_sig, atol=2e-3)
+    kind, x, x_fs, extra = read_input(edf, None, None)
+    assert (kind, x_fs, extra["lead_note"]) == ("samples", 360.0, None)
+    np.testing.assert_allclose(x[: len(wfdb_sig)], wfdb_sig[:, 1], atol=2e-3)
+    (tmp_path / "bad.edf").write_bytes(b"0       not an edf header")
+    with pytest.raises(EcgError, match="bad.edf: cannot read EDF file"):
+        read_edf(tmp_path / "bad.edf")
