@@ -110,6 +110,7 @@ def default_experiments() -> list[Experiment]:
         lr=2e-3,
         schedule="onecycle",
         ema=0.999,
+        ema_bn="recompute",  # averaged statistics collapse the inter-patient model
         threads=2,
     )
     rhythm = dict(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .device import describe_device, measure_speed, resolve_device
 from .experiments import PRODUCT, default_experiments
-from .study import StudyOptions, _is_done, _wanted, quick_config
+from .study import StudyOptions, _is_done, _wanted, experiment_data, quick_config
 
 
 def plan_study(opts: StudyOptions, data: dict | None = None, speed: float | None = None) -> dict:
@@ -48,6 +48,7 @@ def plan_study(opts: StudyOptions, data: dict | None = None, speed: float | None
         cfg = quick_config(cfg) if opts.quick else cfg
         result_file = results / f"{name}.json"
         recorded = data or _recorded_data(result_file, opts.quick)
+        recorded = recorded and experiment_data(recorded, cfg)
         if (
             not opts.force
             and recorded

@@ -46,7 +46,14 @@ from .experiments import (
 from .inference import predict_beats
 from .operating import OPERATING_VERSION, offset_logits
 from .splits import DS1, DS2, PACED, SPLIT_SEED, Split, make_split
-from .training import TrainConfig, TrainResult, save_trained, train, train_cross_validated
+from .training import (
+    TrainConfig,
+    TrainResult,
+    save_trained,
+    teacher_path,
+    train,
+    train_cross_validated,
+)
 
 KAGGLE_REFERENCE_COUNTS = {"N": 90589, "S": 2779, "V": 7236, "F": 803, "Q": 8039}
 """Beats per class in Kaggle's heartbeat set (train + test), for comparison."""
@@ -207,6 +214,16 @@ def dataset_summary(beats: Beats, splits: dict[str, Split]) -> dict:
     }
 
 
+def experiment_data(data: dict, cfg: TrainConfig) -> dict:
+    """What a result's training depended on besides its configuration: the beats
+    (``data``: fingerprint, segmentation version, quick) and, for a distilled model,
+    the SHA-256 of its teacher's weights (None while they do not exist)."""
+    if not cfg.teacher:
+        return data
+    teacher = teacher_path(cfg.teacher)
+    return {**data, "teacher": _sha256(teacher) if teacher.exists() else None}
+
+
 def run_experiment(
     exp: Experiment, beats: Beats, split: Split, opts: StudyOptions, n_boot: int
 ) -> dict:
@@ -214,11 +231,14 @@ def run_experiment(
     cfg = quick_config(exp.config) if opts.quick else exp.config
     weights = opts.runs_dir / f"{exp.name}.pth"
     result_file = opts.results_dir / f"{exp.name}.json"
-    data = {
-        "fingerprint": beats.meta.get("fingerprint"),
-        "segmentation_version": beats.meta.get("segmentation_version"),
-        "quick": opts.quick,
-    }
+    data = experiment_data(
+        {
+            "fingerprint": beats.meta.get("fingerprint"),
+            "segmentation_version": beats.meta.get("segmentation_version"),
+            "quick": opts.quick,
+        },
+        cfg,
+    )
     if not opts.force and _is_done(result_file, weights, cfg, data, opts.reuse_results):
         return refresh_operating_points(result_file, beats, split, n_boot)
     trained = train_on_split(

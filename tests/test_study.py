@@ -13,7 +13,8 @@ from ecg_utils.checkpoint import load_model
 from ecg_utils.experiments import ENSEMBLE_SEEDS, REPEATED, default_experiments, repeat
 from ecg_utils.patient_specific import VOTE_WEIGHTS
 from ecg_utils.splits import SPLIT_SEED, make_split
-from ecg_utils.study import StudyOptions, _wanted, run_experiment
+from ecg_utils.study import StudyOptions, _wanted, experiment_data, run_experiment
+from ecg_utils.training import TrainConfig
 
 
 def read(path):
@@ -220,3 +221,16 @@ def test_operating_points_of_an_older_rule_are_recomputed_without_retraining(
     meta = load_model(tmp_path / "runs" / "relative_ip.pth").meta
     assert meta["operating_points"] == refreshed["cross_validation"]["operating_points"]
     assert (tmp_path / "runs" / "relative_ip.pth").read_bytes() == weights_before
+
+
+def test_a_distilled_result_is_current_only_for_its_teachers_weights(tmp_path):
+    data = {"fingerprint": "f", "segmentation_version": 3, "quick": False}
+    assert experiment_data(data, TrainConfig()) == data
+    teacher = tmp_path / "teacher.pth"
+    cfg = TrainConfig(teacher=str(teacher))
+    assert experiment_data(data, cfg)["teacher"] is None  # not trained yet
+    teacher.write_bytes(b"one")
+    first = experiment_data(data, cfg)
+    assert first["teacher"] == hashlib.sha256(b"one").hexdigest()
+    teacher.write_bytes(b"two")
+    assert experiment_data(data, cfg) != first
