@@ -188,7 +188,7 @@ def long_archive(mitdb: Path, n_long: int, hours: float, cache: Path) -> tuple[P
 def same_files(a: Path, b: Path) -> tuple[bool, list[str]]:
     """Whether two output folders hold the same files with the same bytes (and which differ)."""
 
-    def listing(folder: Path) -> dict[str, bytes]:
+    def listing(folder: Path) -> dict[str, Path]:
         return {str(p.relative_to(folder)): p for p in folder.rglob("*") if p.is_file()}
 
     fa, fb = listing(a), listing(b)

@@ -50,6 +50,7 @@ _EXPORTS = {
     "inference": ("predict_proba",),
     "models": ("ECG1DCNN", "ResNet1D", "build_model", "count_parameters"),
     "operating": ("OPERATING_POINTS", "with_operating_point"),
+    "plan": ("describe_plan", "plan_study"),
     "predict": ("classify_record",),
     "quality": ("noisy_intervals",),
     "splits": ("DS1", "DS2", "make_split"),

@@ -166,3 +166,15 @@ def environment_info() -> dict:
         "git_commit": commit,
         "git_dirty": None if status is None else bool(status),
     }
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex) of a file's bytes, read a megabyte at a time: the one checksum of
+    files (downloads, weights, recordings, teachers)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -30,6 +30,7 @@ import math
 import os
 import posixpath
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._io import EcgError, atomic_path
+from ._io import EcgError, atomic_path, sha256_file
 
 MANIFEST_VERSION = 1
 """Bumped when the outputs of a recording change meaning: older manifests never match."""
@@ -45,6 +46,11 @@ RECORDING_SUFFIXES = (".hea", ".edf", ".npy", ".csv")
 """Files taken as recordings when a folder is given (a WFDB record by its header)."""
 _NAME = re.compile(r"[-\w.]+")
 _GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def is_pattern(text: str) -> bool:
+    """Whether a path argument is a glob pattern (``*``, ``?`` or ``[``) naming no file."""
+    return _GLOB_CHARS.search(text) is not None and not Path(text).exists()
 
 
 @dataclass(frozen=True)
@@ -210,16 +216,19 @@ def find_recordings(paths, exclude: str | os.PathLike | None = None) -> list[Rec
                     add("_".join(rel.with_suffix("").parts), f)
             if len(found) == before:
                 raise EcgError("folder holds no recording (.hea, .edf, .npy or .csv)", p)
-        elif _GLOB_CHARS.search(text) and not p.exists():
+        elif is_pattern(text):
             matches = sorted(glob.glob(text, recursive=True))
             files = [Path(m) for m in matches if Path(m).is_file()]
             if not files:
                 raise EcgError("pattern matches no file", text)
+            before = len(found)
             for f in files:
                 if f.suffix.lower() in (".dat",) and f.with_suffix(".hea").exists():
                     f = f.with_suffix(".hea")
                 if f.suffix.lower() in RECORDING_SUFFIXES:
                     add(f.stem, f)
+            if len(found) == before:
+                raise EcgError("pattern matches no recording (.hea, .edf, .npy or .csv)", text)
         else:
             if p.suffix.lower() in ("", ".dat") and p.with_suffix(".hea").exists():
                 p = p.with_suffix(".hea")
@@ -230,22 +239,13 @@ def find_recordings(paths, exclude: str | os.PathLike | None = None) -> list[Rec
 # --------------------------------------------------------------------------- checksums
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, read a megabyte at a time."""
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def weights_checksum(weights: str | os.PathLike) -> str:
     """SHA-256 over the weights file and, when present, its metadata ``.json``."""
     path = Path(weights)
-    parts = [file_sha256(path)]
+    parts = [sha256_file(path)]
     meta = path.with_suffix(".json")
     if meta.is_file():
-        parts.append(file_sha256(meta))
+        parts.append(sha256_file(meta))
     return hashlib.sha256(" ".join(parts).encode()).hexdigest()
 
 
@@ -253,7 +253,7 @@ def input_checksum(recording: Recording, ann: str | None) -> dict[str, str | Non
     """File name -> SHA-256 of each input file (None for a missing file)."""
     out = {}
     for f in recording.input_files(ann):
-        out[f.name] = file_sha256(f) if f.is_file() else None
+        out[f.name] = sha256_file(f) if f.is_file() else None
     return out
 
 
@@ -441,8 +441,9 @@ def process_recording(recording: Recording, options: ArchiveOptions, out: str) -
         store.write(files[-1], _json_bytes(manifest))
         result.update(status="done", n_beats=len(table), summary=summary)
     except EcgError as exc:
-        result["error"] = " ".join(str(exc).split())
-    except (MemoryError, OSError, ValueError, RuntimeError) as exc:
+        named = str(exc) if exc.path else f"{recording.path}: {exc}"
+        result["error"] = " ".join(named.split())
+    except Exception as exc:  # a reader's own error on a malformed file: fail this one only
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         result["error"] = f"{recording.path}: {type(exc).__name__}: {first}"
     if result["status"] == "failed":
@@ -462,7 +463,8 @@ def _finish(result: dict, t0: float) -> dict:
 
     result["seconds"] = time.perf_counter() - t0
     result["pid"] = os.getpid()
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    per_mb = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes there, KiB on Linux
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / per_mb
     return result
 
 
@@ -693,11 +695,14 @@ def write_archive_tables(result: ArchiveResult, out: str) -> None:
 
 def read_beats(out: str | os.PathLike) -> pd.DataFrame:
     """The archive's beat tables as one DataFrame, with a ``recording`` column."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
     store = Store(str(out))
+    # names are text: "0100" stays "0100" (a guessed integer type would drop the zero)
+    partitioning = ds.partitioning(pa.schema([("recording", pa.string())]), flavor="hive")
     dataset = ds.dataset(
-        store.path("beats"), format="parquet", partitioning="hive", filesystem=store.fs
+        store.path("beats"), format="parquet", partitioning=partitioning, filesystem=store.fs
     )
     table = dataset.to_table().to_pandas()
     table["recording"] = table["recording"].astype(str)

@@ -277,6 +277,8 @@ def cmd_evaluate(args) -> int:
     loaded = load_model(args.weights)  # bad weights fail before the data is read
     loaded = with_operating_point(loaded, args.sensitivity)
     if args.protocol == "patient-specific":
+        if args.device not in ("auto", "cpu"):
+            raise EcgError("--protocol patient-specific runs on the CPU; leave out --device")
         return _evaluate_patient_specific(args, loaded)
     beats, split = _load_protocol_data(args, args.protocol)
     seen = _seen_in_training(loaded, args.protocol)
@@ -401,7 +403,7 @@ def cmd_run(args) -> int:
         device=args.device,
         reuse_results=args.reuse_results,
     )
-    if not args.quiet:
+    if args.plan or not args.quiet:
         from .beats import build_beats
         from .plan import describe_plan, plan_study
 
@@ -422,12 +424,9 @@ def cmd_run(args) -> int:
 
 def _archive_mode(paths: list[Path]) -> bool:
     """Several paths, a folder or a glob pattern: the archive mode of ``predict``."""
-    import re
+    from .archive import is_pattern
 
-    if len(paths) > 1:
-        return True
-    p = paths[0]
-    return p.is_dir() or (re.search(r"[*?\[]", str(p)) is not None and not p.exists())
+    return len(paths) > 1 or paths[0].is_dir() or is_pattern(str(paths[0]))
 
 
 def cmd_predict(args) -> int:

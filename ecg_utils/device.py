@@ -61,6 +61,9 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     if kind not in DEVICE_CHOICES[1:] or (index and not (kind == "cuda" and index.isdigit())):
         raise EcgError(f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps")
     if kind == "cuda":
+        # cuBLAS reads its workspace size when it starts: set before any CUDA work, so
+        # that the deterministic kernels asked for by make_deterministic() take effect
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         if not torch.cuda.is_available():
             raise EcgError("device 'cuda' asked for, but PyTorch sees no CUDA GPU here")
         if index and int(index) >= torch.cuda.device_count():
@@ -78,9 +81,12 @@ def _mps_available() -> bool:
 
 
 def make_deterministic(device: torch.device) -> None:
-    """Ask PyTorch for deterministic kernels on ``device`` (nothing to do on the CPU)."""
+    """Ask PyTorch for deterministic kernels on ``device`` (nothing to do on the CPU).
+
+    On CUDA this stays on for the rest of the process (``torch.use_deterministic_algorithms``
+    is global); ``CUBLAS_WORKSPACE_CONFIG`` is set by :func:`resolve_device`.
+    """
     if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -97,6 +103,18 @@ def describe_device(device: torch.device) -> dict:
     else:
         info["threads"] = torch.get_num_threads()
     return info
+
+
+def device_phrase(info: dict | None, threads: int | None = None) -> str:
+    """A :func:`describe_device` record in words, for reports: ``"the CPU (2 threads)"``,
+    ``"a GPU (NVIDIA H200)"``, ``"Apple MPS"``; ``threads`` when the record has none."""
+    info = info or {}
+    if info.get("type") == "cuda":
+        return f"a GPU ({info.get('name')})"
+    if info.get("type") == "mps":
+        return "Apple MPS"
+    threads = info.get("threads") or threads
+    return f"the CPU ({threads} threads)" if threads else "the CPU"
 
 
 _copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -124,10 +142,13 @@ def measure_speed(device: str = "auto") -> float:
 
     The probe is the project's small ResNet1D (width 16) on random beats, batches of 256
     ``(256, 1, 187)``, Adam, for about :data:`SPEED_SECONDS` s; at the threads torch uses.
-    Torch's global random state is left as it was.
+    Torch's global random state (the CPU's, and the GPU's when it runs on one) is left as
+    it was.
     """
-    with torch.random.fork_rng(devices=[]):
-        return _probe_speed(resolve_device(device))
+    where = resolve_device(device)
+    forked = [where] if where.type == "cuda" else []  # its dropout draws on the device
+    with torch.random.fork_rng(devices=forked):
+        return _probe_speed(where)
 
 
 def _probe_speed(where: torch.device) -> float:
@@ -145,10 +166,18 @@ def _probe_speed(where: torch.device) -> float:
         optimizer.step()
 
     step()
+    _synchronize(where)
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < SPEED_SECONDS:
         step()
         steps += 1
+    _synchronize(where)
+    return steps / (time.perf_counter() - t0)
+
+
+def _synchronize(where: torch.device) -> None:
+    """Wait for the device's queued work (GPU kernels run asynchronously)."""
     if where.type == "cuda":
         torch.cuda.synchronize(where)
-    return steps / (time.perf_counter() - t0)
+    elif where.type == "mps":
+        torch.mps.synchronize()

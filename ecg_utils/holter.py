@@ -17,7 +17,9 @@ import re
 import numpy as np
 import pandas as pd
 
-CLASSES = ("N", "S", "V", "F", "Q")
+from .beats import CLASS_NAMES
+
+CLASSES = CLASS_NAMES
 """AAMI classes as they appear in a beat table's ``class`` column."""
 ECTOPIC = ("S", "V")
 """Families of ectopic beats counted for burden, couplets, runs, bigeminy and trigeminy."""

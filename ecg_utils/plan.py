@@ -48,7 +48,7 @@ def plan_study(opts: StudyOptions, data: dict | None = None, speed: float | None
         cfg = quick_config(cfg) if opts.quick else cfg
         result_file = results / f"{name}.json"
         recorded = data or _recorded_data(result_file, opts.quick)
-        recorded = recorded and experiment_data(recorded, cfg)
+        recorded = recorded and experiment_data(recorded, cfg, opts.out_dir)
         if (
             not opts.force
             and recorded
@@ -103,8 +103,8 @@ def describe_plan(plan: dict) -> str:
             f"Their recorded training took {recorded:.0f} min{ratio}: expect about "
             f"{estimate:.0f} min of training here, plus a few minutes of checks and figures."
         )
-        if plan["unknown"]:
-            lines.append(f"No recorded time for: {', '.join(plan['unknown'])}.")
+    if plan["recorded_seconds"] is not None and plan["unknown"]:
+        lines.append(f"No recorded time for: {', '.join(plan['unknown'])}.")
     if plan["reuse"] or plan["train"]:
         lines.append(
             "Finished results are kept only with their run's weights in runs/; "

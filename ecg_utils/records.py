@@ -300,7 +300,8 @@ def read_edf(path: str | Path) -> tuple[np.ndarray, float, list[str]]:
     Returns
     -------
     signal : ndarray, shape (n_samples, n_leads), float64
-        Samples in the file's physical units (mV, or µV for many Holter files).
+        Samples in mV: signals in µV, nV or V (the file's physical dimension) are
+        converted; any other dimension is kept as it is.
     fs : float
         Sampling rate in Hz (every signal must share it).
     names : list of str
@@ -328,7 +329,16 @@ def read_edf(path: str | Path) -> tuple[np.ndarray, float, list[str]]:
     if rec.p_signal is None or rec.p_signal.ndim != 2 or rec.p_signal.shape[0] == 0:
         raise EcgError("EDF file holds no samples", path)
     names = [str(n).strip() or f"signal{i}" for i, n in enumerate(rec.sig_name or [])]
-    return np.asarray(rec.p_signal, dtype=np.float64), fs, names
+    units = list(rec.units or [])
+    scale = [_TO_MV.get(str(u).strip().lower().replace("µ", "u"), 1.0) for u in units]
+    signal = np.asarray(rec.p_signal, dtype=np.float64)
+    if len(scale) == signal.shape[1]:
+        signal = signal * np.asarray(scale)
+    return signal, fs, names
+
+
+_TO_MV = {"nv": 1e-6, "uv": 1e-3, "mv": 1.0, "v": 1e3}
+"""Factors from an EDF signal's physical dimension to mV."""
 
 
 def lead_names(record_path: str | Path) -> list[str]:

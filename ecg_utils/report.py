@@ -12,10 +12,17 @@ from pathlib import Path
 
 from ._io import EcgError, write_text_atomic
 from .beats import CLASS_NAMES
+from .device import device_phrase
 from .evaluation import fmt_pct, metrics_table_markdown
-from .experiments import PRODUCT_TARGET, UNSEEN_PATIENT_TARGET, default_experiments
+from .experiments import (
+    KAGGLE_BEST_TARGET,
+    KAGGLE_TARGET,
+    PRODUCT_TARGET,
+    UNSEEN_PATIENT_TARGET,
+    default_experiments,
+)
 from .report_archive import section_archive_speed
-from .report_kaggle import kaggle_target_rows, section_strong_model
+from .report_kaggle import KAGGLE_GOALS, STRONG, kaggle_target_rows, section_strong_model
 from .report_new_patients import (
     IP_GOALS,
     kept_product_out_of_fold,
@@ -27,9 +34,10 @@ from .splits import PROTOCOLS
 from .study import validation_score
 
 TARGETS = {
-    "kaggle": "the strongest model under 1 M parameters (`ecg_utils/weights/kaggle_best.pth`): "
-    "macro-F1 ≥ 0.95 and accuracy ≥ 99.3 %; `ecg_cnn.pth` (ECG1DCNN, distilled when that wins "
-    "on validation): macro-F1 ≥ 0.945",
+    "kaggle": f"the strongest model under 1 M parameters (`{KAGGLE_BEST_TARGET}`): "
+    f"macro-F1 ≥ {KAGGLE_GOALS[STRONG]['macro_f1']:.2f} and accuracy ≥ "
+    f"{100 * KAGGLE_GOALS[STRONG]['accuracy']:.1f} %; `{KAGGLE_TARGET}` (ECG1DCNN, distilled "
+    f"when that wins on validation): macro-F1 ≥ {KAGGLE_GOALS['ecg_cnn']['macro_f1']:.3f}",
     "inter-patient": "S Se ≥ 80 % with +P ≥ 50 %; V Se ≥ 90 % with +P ≥ 90 %",
 }
 
@@ -818,13 +826,13 @@ def _device_text(study: dict) -> str:
         return ""
     speed = study.get("speed")
     probe = f" (speed probe: {speed:.1f} training steps/s)" if speed else ""
+    text = f"Device: {device_phrase(dev)}{probe}."
     if dev.get("type") == "cpu":
-        return (
-            f"Device: the CPU, {dev.get('threads')} threads{probe}. Every model also trains on "
-            "a GPU (`--device cuda`); no GPU was available to this project to time the study on "
-            "one, so there is no GPU wall time to report."
+        text += (
+            " Every model also trains on a GPU (`--device cuda`); no GPU was available to "
+            "this project to time the study on one, so there is no GPU wall time to report."
         )
-    return f"Device: {dev.get('name')} ({dev.get('type')}){probe}."
+    return text
 
 
 LIMITATIONS = """## Limitations

@@ -6,6 +6,7 @@ Every figure comes from the results files (``results/strong_kaggle.json``,
 
 from __future__ import annotations
 
+from .device import device_phrase
 from .evaluation import fmt_pct
 from .experiments import KAGGLE_BEST_TARGET, KAGGLE_TARGET
 
@@ -77,9 +78,10 @@ def section_strong_model(results: dict) -> str:
         f"(`resnet1d`, width {args.get('width')}, {args.get('blocks', 1)} blocks a stage, "
         f"squeeze-and-excitation gates: {bool(args.get('se'))}), {cfg['epochs']} epochs, "
         f"batch {cfg['batch_size']}, one-cycle LR {cfg['lr']:g}, weight average "
-        f"{cfg['ema']:g}; epoch chosen on the validation tenth of the training beats "
+        f"{cfg['ema']:g}{_bn_text(cfg)}; epoch chosen on the validation tenth of the "
+        "training beats "
         f"(best {strong['best_epoch']}). Trained in {strong['train_seconds'] / 60:.0f} min "
-        f"on {_device_text(strong)}.",
+        f"on {device_phrase(strong.get('device'), cfg.get('threads'))}.",
         "",
         "| model | protocol | accuracy (%) | macro-F1 | parameters |",
         "|---|---|---:|---:|---:|",
@@ -135,9 +137,11 @@ def _row(title: str, protocol: str, m: dict, n_parameters: int) -> str:
     )
 
 
-def _device_text(result: dict) -> str:
-    dev = result.get("device") or {}
-    if dev.get("type") == "cuda":
-        return f"a GPU ({dev.get('name')})"
-    threads = dev.get("threads") or result["config"].get("threads")
-    return f"the CPU ({threads} threads)" if threads else "the CPU"
+def _bn_text(cfg: dict) -> str:
+    if cfg.get("ema_bn") != "recompute":
+        return ""
+    return (
+        " with its BatchNorm statistics recomputed on the training beats after each epoch "
+        "(averaged statistics left the averaged network predicting one class on new "
+        "patients)"
+    )

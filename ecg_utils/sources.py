@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import json
 import math
 import os
@@ -30,7 +29,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ._io import EcgError, atomic_open
+from ._io import EcgError, atomic_open, sha256_file
 from .beats import BEAT_LENGTH, CLASS_NAMES, Beats
 
 __all__ = [
@@ -299,7 +298,7 @@ def _fetch_verified(url: str, target: Path, sha256: str) -> None:
     import requests
 
     if target.exists():
-        if not sha256 or _sha256_file(target) == sha256:
+        if not sha256 or sha256_file(target) == sha256:
             return
         target.unlink()
     try:
@@ -325,14 +324,6 @@ def _retrieve(url: str, target: Path, sha256: str | None) -> None:
 
     known = f"sha256:{sha256}" if sha256 else None
     pooch.retrieve(url, known_hash=known, fname=target.name, path=target.parent)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _status(exc: Exception) -> int | None:

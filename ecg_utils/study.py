@@ -9,12 +9,12 @@ from __future__ import annotations
 import functools
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from ._io import EcgError, environment_info, write_text_atomic
+from ._io import EcgError, environment_info, sha256_file, write_text_atomic
 from .beats import CLASS_NAMES, Beats, build_beats, file_checksums
 from .checkpoint import (
     LoadedModel,
@@ -214,14 +214,15 @@ def dataset_summary(beats: Beats, splits: dict[str, Split]) -> dict:
     }
 
 
-def experiment_data(data: dict, cfg: TrainConfig) -> dict:
+def experiment_data(data: dict, cfg: TrainConfig, out_dir: Path | None = None) -> dict:
     """What a result's training depended on besides its configuration: the beats
     (``data``: fingerprint, segmentation version, quick) and, for a distilled model,
-    the SHA-256 of its teacher's weights (None while they do not exist)."""
+    the SHA-256 of its teacher's weights (under ``out_dir``, where a study ships them;
+    None while they do not exist)."""
     if not cfg.teacher:
         return data
-    teacher = teacher_path(cfg.teacher)
-    return {**data, "teacher": _sha256(teacher) if teacher.exists() else None}
+    teacher = teacher_path(cfg.teacher, out_dir)
+    return {**data, "teacher": sha256_file(teacher) if teacher.exists() else None}
 
 
 def run_experiment(
@@ -238,11 +239,14 @@ def run_experiment(
             "quick": opts.quick,
         },
         cfg,
+        opts.out_dir,
     )
     if not opts.force and _is_done(result_file, weights, cfg, data, opts.reuse_results):
         return refresh_operating_points(result_file, beats, split, n_boot)
+    # a teacher is read from this study's output folder, the catalogue's path recorded
+    teacher = str(teacher_path(cfg.teacher, opts.out_dir)) if cfg.teacher else None
     trained = train_on_split(
-        cfg,
+        replace(cfg, teacher=teacher),
         beats,
         split,
         checkpoint=opts.runs_dir / f"{exp.name}.ckpt",
@@ -251,6 +255,7 @@ def run_experiment(
         n_boot=n_boot,
         device=opts.device,
     )
+    trained.config = cfg
     save_trained(trained, weights, training_metadata(beats))
     if trained.cv:
         save_fold_models(trained.cv.pop("fold_states"), fold_models_path(weights))
@@ -369,7 +374,7 @@ def run_ensemble(
     runs = [_result_of(opts.results_dir, m.name) for m in members]
     files = [opts.runs_dir / f"{m.name}.pth" for m in members]
     weights, result_file = opts.runs_dir / f"{name}.pth", opts.results_dir / f"{name}.json"
-    digests = [_sha256(f) for f in files]
+    digests = [sha256_file(f) for f in files]
     old = _result_of(opts.results_dir, name)
     if (
         not opts.force
@@ -695,7 +700,7 @@ def adaptation_check(
     if not all(fold_models_path(w).exists() for w in weights):
         return
     out = opts.results_dir / "adaptation.json"
-    digests = {n: _sha256(w) for n, w in zip(names, weights, strict=True)}
+    digests = {n: sha256_file(w) for n, w in zip(names, weights, strict=True)}
     if not opts.force and _is_current(out, digests):
         return
     variants = ("clusters",) if opts.quick else None  # smoke runs: one adaptation
@@ -751,7 +756,7 @@ def sequence_check(opts: StudyOptions, beats: Beats, benchmark: str, split: Spli
     if not fold_models_path(weights).exists():
         return
     out = opts.results_dir / "sequence.json"
-    digest = _sha256(weights)
+    digest = sha256_file(weights)
     if not opts.force and _is_current(out, digest):
         return
     steps = 20 if opts.quick else None  # smoke runs: a few training steps
@@ -833,13 +838,8 @@ def _weights_key(weights: Path) -> str:
     """What a check of shipped behaviour depends on: the weights' bytes and the
     unsupervised adaptation their metadata names."""
     adaptation = read_metadata(weights).get("adaptation")
-    return f"{_sha256(weights)}:{json.dumps(adaptation)}" if adaptation else _sha256(weights)
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = sha256_file(weights)
+    return f"{digest}:{json.dumps(adaptation)}" if adaptation else digest
 
 
 def validation_score(result: dict) -> float:

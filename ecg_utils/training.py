@@ -355,11 +355,19 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x.clamp(0.0, 1.0)
 
 
-def teacher_path(teacher: str) -> Path:
-    """Where a configuration's ``teacher`` weights are: the path as given when it exists
-    (relative to the working directory), else relative to the project's root."""
+def teacher_path(teacher: str, out_dir: str | Path | None = None) -> Path:
+    """Where a configuration's ``teacher`` weights are.
+
+    An absolute path as given; a relative one under ``out_dir`` (a study's output folder,
+    where it ships the teacher) when given, else relative to the working directory when
+    it exists there, else relative to the project's root.
+    """
     path = Path(teacher)
-    if path.exists() or path.is_absolute():
+    if path.is_absolute():
+        return path
+    if out_dir is not None:
+        return Path(out_dir) / path
+    if path.exists():
         return path
     return Path(__file__).resolve().parents[1] / path
 

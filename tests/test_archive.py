@@ -115,6 +115,18 @@ def test_find_recordings(source, tmp_path):
         find_recordings([tmp_path / "empty"])
     with pytest.raises(EcgError, match="matches no file"):
         find_recordings([str(tmp_path / "*.hea")])
+    (tmp_path / "notes.txt").write_text("not a recording")
+    with pytest.raises(EcgError, match="matches no recording"):
+        find_recordings([str(tmp_path / "*.txt")])
+
+
+def test_recording_names_that_look_like_numbers_stay_text(source, tmp_path, tiny_model):
+    folder = tmp_path / "numbered"
+    folder.mkdir()
+    shutil.copyfile(source / "samples.npy", folder / "0100.npy")
+    out = tmp_path / "out"
+    run_archive(find_recordings([folder]), out, options(tiny_model), workers=1)
+    assert set(read_beats(out)["recording"]) == {"0100"}
 
 
 # --------------------------------------------------------------------------- outputs
@@ -255,6 +267,24 @@ def test_a_bad_recording_does_not_stop_the_others(inputs, tmp_path, tiny_model, 
     assert "failed: " in err and "rec_b.dat" in err
     assert sorted(pd.read_csv(out / "summary.csv")["recording"]) == ["rec_a", "rec_c", "samples"]
     assert not (out / "beats" / "recording=rec_b").exists()
+
+
+def test_an_unexpected_reader_error_fails_only_its_recording(
+    inputs, tmp_path, tiny_model, monkeypatch
+):
+    from ecg_utils import predict
+
+    real = predict.read_input
+
+    def flaky(path, *args, **kwargs):
+        if Path(path).stem == "rec_b":
+            raise IndexError("list index out of range")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(predict, "read_input", flaky)
+    result = run_archive(find_recordings([inputs]), tmp_path / "out", options(tiny_model), 1)
+    assert (result.count("done"), result.count("failed")) == (3, 1)
+    assert "rec_b.hea: IndexError: list index out of range" in result.failed[0]["error"]
 
 
 def test_a_recording_that_fails_later_loses_its_old_outputs(inputs, tmp_path, tiny_model):

@@ -246,3 +246,21 @@ def test_edf_file_reads_like_its_wfdb_record(synthetic_record, tmp_path):
     (tmp_path / "bad.edf").write_bytes(b"0       not an edf header")
     with pytest.raises(EcgError, match="bad.edf: cannot read EDF file"):
         read_edf(tmp_path / "bad.edf")
+
+
+def test_edf_signals_in_microvolts_are_read_in_millivolts(synthetic_record, tmp_path):
+    import wfdb
+    from wfdb.io.convert.edf import wfdb_to_edf
+
+    from ecg_utils.records import read_edf
+
+    rec = synthetic_record(seconds=10, leads=("MLII",))
+    mv, _, _ = read_signal(rec.path)
+    wfdb.wrsamp(
+        "uv", fs=360, units=["uV"], sig_name=["MLII"], p_signal=mv[:, :1] * 1000.0,
+        fmt=["16"], adc_gain=[10.0], baseline=[0], write_dir=str(tmp_path),
+    )  # fmt: skip
+    edf = tmp_path / "uv.edf"
+    wfdb_to_edf(str(tmp_path / "uv"), output_filename=str(edf))
+    sig, _, _ = read_edf(edf)
+    np.testing.assert_allclose(sig[: len(mv), 0], mv[:, 0], atol=2e-3)

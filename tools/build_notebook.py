@@ -12,8 +12,12 @@ import sys
 from pathlib import Path
 
 import nbformat
-import tomllib
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_NAME = "ecg_classification.ipynb"
@@ -296,6 +300,7 @@ opts = StudyOptions(
     seed_weights=SEED_WEIGHTS if SEED_WEIGHTS.exists() else None,
     progress=False,
     device=DEVICE,
+    reuse_results=REUSE,
 )
 study_file = OUT / "results" / "study.json"
 print(describe_plan(plan_study(opts)))
@@ -499,7 +504,10 @@ def build(path: Path) -> None:
         if tags:
             cell.metadata["tags"] = tags[0]
         nb.cells.append(cell)
-    nbformat.write(nb, path)
+    from ecg_utils._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        nbformat.write(nb, tmp)
 
 
 if __name__ == "__main__":
