@@ -359,13 +359,14 @@ def teacher_path(teacher: str, out_dir: str | Path | None = None) -> Path:
     """Where a configuration's ``teacher`` weights are.
 
     An absolute path as given; a relative one under ``out_dir`` (a study's output folder,
-    where it ships the teacher) when given, else relative to the working directory when
-    it exists there, else relative to the project's root.
+    where it ships the teacher) when it is there, else under the working directory when
+    it is there, else under the project's root (the committed teacher, which smoke runs,
+    shipping nothing, distil from).
     """
     path = Path(teacher)
     if path.is_absolute():
         return path
-    if out_dir is not None:
+    if out_dir is not None and (Path(out_dir) / path).exists():
         return Path(out_dir) / path
     if path.exists():
         return path

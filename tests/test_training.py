@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from ecg_utils.training import (
     model_arguments,
     recompute_batchnorm,
     save_trained,
+    teacher_path,
     train,
     train_cross_validated,
     validation_scores,
@@ -434,3 +436,15 @@ def test_distilled_student_learns_from_its_teacher(tmp_path, data, reference):
 def test_missing_teacher_is_a_clear_error(data):
     with pytest.raises(EcgError, match="nowhere.pth"):
         train(TINY.replace(teacher="nowhere.pth"), *data, progress=False)
+
+
+def test_a_teacher_is_read_from_the_study_output_else_the_project(tmp_path, monkeypatch):
+    rel = "ecg_utils/weights/kaggle_best.pth"
+    monkeypatch.chdir(tmp_path)
+    project = Path(__file__).resolve().parents[1]
+    assert teacher_path(rel, tmp_path / "out") == project / rel  # nothing shipped there yet
+    shipped = tmp_path / "out" / rel
+    shipped.parent.mkdir(parents=True)
+    shipped.write_bytes(b"weights")
+    assert teacher_path(rel, tmp_path / "out") == shipped
+    assert teacher_path(str(tmp_path / "abs.pth")) == tmp_path / "abs.pth"
