@@ -374,16 +374,16 @@ def run_ensemble(
     runs = [_result_of(opts.results_dir, m.name) for m in members]
     files = [opts.runs_dir / f"{m.name}.pth" for m in members]
     weights, result_file = opts.runs_dir / f"{name}.pth", opts.results_dir / f"{name}.json"
-    digests = [sha256_file(f) for f in files]
     old = _result_of(opts.results_dir, name)
-    if (
-        not opts.force
-        and weights.exists()
-        and old.get("member_sha256") == digests
-        and old.get("k_asked") == k
-        and old.get("operating_version") == OPERATING_VERSION
-    ):
-        return old
+    same_recipe = old.get("k_asked") == k and old.get("operating_version") == OPERATING_VERSION
+    if not opts.force and same_recipe:
+        present = all(f.exists() for f in [weights, *files])
+        if present and old.get("member_sha256") == [sha256_file(f) for f in files]:
+            return old
+        # committed results, every member reused from them too (none trained here)
+        if opts.reuse_results and not any(f.exists() for f in [weights, *files]):
+            return old
+    digests = [sha256_file(f) for f in files]
     cfg = TrainConfig.from_dict(runs[0]["config"])
     side = beats.subset(np.union1d(split.train, split.val))
     folds = runs[0]["cross_validation"]["folds"]
@@ -657,8 +657,10 @@ def detected_peaks_check(opts: StudyOptions, name: str) -> None:
     unseen patients, as shipped); skipped when its results are current."""
     from .detected_eval import evaluate_with_detected_peaks
 
-    weights = opts.runs_dir / f"{name}.pth"
+    weights = run_weights(opts, name)
     out = opts.results_dir / "detected_peaks.json"
+    if opts.reuse_results and out.exists() and not weights.exists():
+        return  # committed results, kept as asked: the run's weights are not here
     digest = _weights_key(weights)
     if not opts.force and _is_current(out, digest):
         return
@@ -781,8 +783,10 @@ def patient_specific_check(opts: StudyOptions, benchmark: str, single: str, ship
     from .new_patients import with_offsets
     from .patient_specific import choose_vote_weight, evaluate_patient_specific
 
-    weights = opts.runs_dir / f"{benchmark}.pth"
+    weights = run_weights(opts, benchmark)
     out = opts.results_dir / "patient_specific.json"
+    if opts.reuse_results and out.exists() and not weights.exists():
+        return  # committed results, kept as asked: the run's weights are not here
     digest = _weights_key(weights)
     if not opts.force and _is_current(out, digest):
         return
@@ -824,6 +828,19 @@ def _set_metadata(opts: StudyOptions, name: str, **values) -> None:
     result = _result_of(opts.results_dir, name)
     if result.get("ship_as") and not opts.quick:
         ship(result, opts.out_dir)
+
+
+def run_weights(opts: StudyOptions, name: str) -> Path:
+    """A run's weights: ``runs/<name>.pth``, else (a checkout without that run: ``runs/``
+    is not committed) its shipped copy, which ``results/shipped.json`` names and which
+    holds the same bytes and metadata."""
+    weights = opts.runs_dir / f"{name}.pth"
+    if weights.exists():
+        return weights
+    for target, shipped in _result_of(opts.results_dir, "shipped").items():
+        if shipped == name and (opts.out_dir / target).exists():
+            return opts.out_dir / target
+    return weights
 
 
 def _is_current(out: Path, key) -> bool:

@@ -234,3 +234,35 @@ def test_a_distilled_result_is_current_only_for_its_teachers_weights(tmp_path):
     assert first["teacher"] == hashlib.sha256(b"one").hexdigest()
     teacher.write_bytes(b"two")
     assert experiment_data(data, cfg) != first
+
+
+def test_reusing_committed_results_trains_nothing_without_the_runs(
+    quick_study, synthetic_mitdb, tmp_path, monkeypatch
+):
+    """A fresh clone holds results/ and the shipped weights, never runs/."""
+    import shutil
+
+    from ecg_utils import study
+
+    clone = tmp_path / "clone"
+    shutil.copytree(quick_study, clone, ignore=shutil.ignore_patterns("runs"))
+    before = {p.name: p.read_bytes() for p in (clone / "results").glob("*.json")}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("reuse_results trained a model")
+
+    monkeypatch.setattr(study, "train_on_split", no_training)
+    monkeypatch.setattr(study, "evaluate_weights", no_training)
+    opts = StudyOptions(
+        mitdb_dir=synthetic_mitdb,
+        out_dir=clone,
+        cache_dir=clone / "cache",
+        quick=True,
+        progress=False,
+        reuse_results=True,
+        experiments=read(clone / "results" / "study.json")["experiments"],
+    )
+    study.run_study(opts)
+    after = {p.name: p.read_bytes() for p in (clone / "results").glob("*.json")}
+    changed = [n for n in before if after[n] != before[n] and n != "study.json"]
+    assert changed == []
