@@ -21,7 +21,7 @@ from .experiments import (
     UNSEEN_PATIENT_TARGET,
     default_experiments,
 )
-from .report_archive import section_archive_speed
+from .report_archive import readme_archive_line, section_archive_speed
 from .report_kaggle import KAGGLE_GOALS, STRONG, kaggle_target_rows, section_strong_model
 from .report_new_patients import (
     IP_GOALS,
@@ -996,6 +996,7 @@ def _readme_speed(results: dict) -> list[str]:
             f"beats/s); fastest measured: {best['method']} at {best['beats_per_s']:,} beats/s "
             "(goals: efficiency ≥ 0.6, ≥ 3× the seed loop).",
         ]
+    out += readme_archive_line(results)
     return out
 
 

@@ -47,3 +47,25 @@ def section_archive_speed(results: dict) -> str | None:
         f"({cores} cores); wall time of the whole command, Python start-up included."
         f"{load_text}\n\n| what | measured | goal |\n|---|---:|---:|\n{table}\n"
     )
+
+
+def readme_archive_line(results: dict) -> list[str]:
+    """The README's line on whole archives: headline figures beside their goals."""
+    b = results.get("bench_archive")
+    a, long_, c = (b or {}).get("mitdb"), (b or {}).get("long"), (b or {}).get("cluster")
+    if not (a and long_):
+        return []
+    goals = b["goals"]
+    cluster = ""
+    if c:
+        same = "byte-identical" if c["identical"] else "NOT identical"
+        cluster = f"; a Dask LocalCluster {c['wall_s']:.0f} s, tables {same} to the pool's"
+    return [
+        "",
+        f"Whole archives (`bench/archive.py`, {b.get('workers', '?')} worker processes): "
+        f"{a['n_recordings']} MIT-BIH records in {a['wall_s']:.1f} s (goal ≤ "
+        f"{goals['mitdb_wall_s']:.0f} s); {long_['n_recordings']} records of "
+        f"{long_['hours']:g} h in {long_['wall_s']:.0f} s and "
+        f"{long_['peak_rss_mb_max'] / 1024:.2f} GB per worker (goals ≤ "
+        f"{goals['long_wall_s']:.0f} s, ≤ {goals['long_peak_rss_mb'] / 1024:.1f} GB){cluster}.",
+    ]

@@ -76,7 +76,8 @@ def section_strong_model(results: dict) -> str:
         "",
         f"`{KAGGLE_BEST_TARGET}`: a residual 1D CNN of {strong['n_parameters']:,} parameters "
         f"(`resnet1d`, width {args.get('width')}, {args.get('blocks', 1)} blocks a stage, "
-        f"squeeze-and-excitation gates: {bool(args.get('se'))}), {cfg['epochs']} epochs, "
+        f"{'with' if args.get('se') else 'without'} squeeze-and-excitation gates), "
+        f"{cfg['epochs']} epochs, "
         f"batch {cfg['batch_size']}, one-cycle LR {cfg['lr']:g}, weight average "
         f"{cfg['ema']:g}{_bn_text(cfg)}; epoch chosen on the validation tenth of the "
         "training beats "

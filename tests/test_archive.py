@@ -371,7 +371,7 @@ def test_real_records_with_the_pool_and_a_local_cluster(mitdb_dir, tmp_path, cap
 
 
 def test_report_section_is_empty_until_measured():
-    from ecg_utils.report_archive import section_archive_speed
+    from ecg_utils.report_archive import readme_archive_line, section_archive_speed
 
     assert section_archive_speed({}) is None
     bench = {
@@ -387,3 +387,7 @@ def test_report_section_is_empty_until_measured():
     assert "| 48 MIT-BIH records, wall | 25.0 s | ≤ 30 s |" in text
     assert "| 20 records of 24 h (2,000,000 beats), wall | 280.0 s | ≤ 300 s |" in text
     assert "byte-identical to the process pool's | yes |" in text
+    line = "".join(readme_archive_line({"bench_archive": bench}))
+    assert "48 MIT-BIH records in 25.0 s (goal ≤ 30 s)" in line
+    assert "20 records of 24 h in 280 s and 0.88 GB per worker" in line
+    assert readme_archive_line({}) == []
