@@ -35,6 +35,7 @@ def test_shipped_weights_are_the_runs_chosen_on_validation():
     assert set(shipped) == {
         "ecg_cnn.pth",
         "ecg_utils/weights/interpatient.pth",
+        "ecg_utils/weights/kaggle_best.pth",
         "ecg_utils/weights/product.pth",
     }
     for target, name in shipped.items():
@@ -51,7 +52,13 @@ def test_ecg_cnn_loads_with_the_seed_readme_snippet():
 
 
 @pytest.mark.parametrize(
-    "path", [ROOT / "ecg_cnn.pth", ecg_utils.DEFAULT_WEIGHTS, ecg_utils.BENCHMARK_WEIGHTS]
+    "path",
+    [
+        ROOT / "ecg_cnn.pth",
+        ecg_utils.DEFAULT_WEIGHTS,
+        ecg_utils.BENCHMARK_WEIGHTS,
+        ecg_utils.KAGGLE_BEST_WEIGHTS,
+    ],
 )
 def test_shipped_weights_load_with_their_metadata(path):
     loaded = ecg_utils.load_model(path)
@@ -69,7 +76,8 @@ def test_the_new_patient_models_carry_both_operating_points_and_their_protocols(
 
 
 @pytest.mark.slow
-def test_evaluate_json_of_the_shipped_kaggle_model_matches_its_results(mitdb_dir):
+@pytest.mark.parametrize("target", ["ecg_cnn.pth", "ecg_utils/weights/kaggle_best.pth"])
+def test_evaluate_json_of_the_shipped_kaggle_models_matches_their_results(mitdb_dir, target):
     out = subprocess.run(
         [
             sys.executable,
@@ -77,7 +85,7 @@ def test_evaluate_json_of_the_shipped_kaggle_model_matches_its_results(mitdb_dir
             "ecg_utils",
             "evaluate",
             "--weights",
-            str(ROOT / "ecg_cnn.pth"),
+            str(ROOT / target),
             "--protocol",
             "kaggle",
             "--mitdb-dir",
@@ -94,7 +102,7 @@ def test_evaluate_json_of_the_shipped_kaggle_model_matches_its_results(mitdb_dir
     got = json.loads(out.stdout)
     assert set(got) >= {"protocol", "n_beats", "accuracy", "macro_f1", "classes"}
     assert set(got["classes"]) == set(ecg_utils.CLASS_NAMES)
-    name = json.loads((RESULTS / "shipped.json").read_text())["ecg_cnn.pth"]
+    name = json.loads((RESULTS / "shipped.json").read_text())[target]
     recorded = json.loads((RESULTS / f"{name}.json").read_text())["test"]
     assert got["n_beats"] == recorded["n_beats"]
     assert got["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-9)
