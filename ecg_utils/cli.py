@@ -406,14 +406,10 @@ def cmd_run(args) -> int:
     if args.plan or not args.quiet:
         from .beats import build_beats
         from .plan import describe_plan, plan_study
+        from .study import beats_data
 
         beats = build_beats(mitdb, cache, progress=False)  # cached: the run reads it again
-        data = {
-            "fingerprint": beats.meta.get("fingerprint"),
-            "segmentation_version": beats.meta.get("segmentation_version"),
-            "quick": args.quick,
-        }
-        print(describe_plan(plan_study(opts, data)), flush=True)
+        print(describe_plan(plan_study(opts, beats_data(beats, args.quick))), flush=True)
     if args.plan:
         return 0
     run_study(opts)

@@ -139,22 +139,19 @@ def _row(title: str, protocol: str, m: dict, n_parameters: int) -> str:
     )
 
 
+RECOMPUTED_BN = (
+    "BatchNorm statistics recomputed on the training beats after each epoch (averaged "
+    "ones left the averaged network predicting one class for new patients)"
+)
+"""What ``ema_bn="recompute"`` does and why a recipe uses it, in words."""
+
+
 def _ip_difference(ip: dict, kaggle: dict) -> str:
     """How the inter-patient run's recipe differs from the Kaggle one, in words."""
     if ip.get("ema_bn") == kaggle.get("ema_bn"):
         return ""
-    return (
-        " (but for the weight average's BatchNorm statistics, recomputed on the training "
-        "beats after each epoch: averaged ones left it predicting one class for its "
-        "validation patients)"
-    )
+    return f" (but for the weight average's {RECOMPUTED_BN})"
 
 
 def _bn_text(cfg: dict) -> str:
-    if cfg.get("ema_bn") != "recompute":
-        return ""
-    return (
-        " with its BatchNorm statistics recomputed on the training beats after each epoch "
-        "(averaged statistics left the averaged network predicting one class on new "
-        "patients)"
-    )
+    return f" with its {RECOMPUTED_BN}" if cfg.get("ema_bn") == "recompute" else ""

@@ -214,6 +214,16 @@ def dataset_summary(beats: Beats, splits: dict[str, Split]) -> dict:
     }
 
 
+def beats_data(beats: Beats, quick: bool) -> dict:
+    """The beats a result was trained on, as results record them (``data``): fingerprint,
+    segmentation version and whether the run was a smoke run."""
+    return {
+        "fingerprint": beats.meta.get("fingerprint"),
+        "segmentation_version": beats.meta.get("segmentation_version"),
+        "quick": quick,
+    }
+
+
 def experiment_data(data: dict, cfg: TrainConfig, out_dir: Path | None = None) -> dict:
     """What a result's training depended on besides its configuration: the beats
     (``data``: fingerprint, segmentation version, quick) and, for a distilled model,
@@ -232,15 +242,7 @@ def run_experiment(
     cfg = quick_config(exp.config) if opts.quick else exp.config
     weights = opts.runs_dir / f"{exp.name}.pth"
     result_file = opts.results_dir / f"{exp.name}.json"
-    data = experiment_data(
-        {
-            "fingerprint": beats.meta.get("fingerprint"),
-            "segmentation_version": beats.meta.get("segmentation_version"),
-            "quick": opts.quick,
-        },
-        cfg,
-        opts.out_dir,
-    )
+    data = experiment_data(beats_data(beats, opts.quick), cfg, opts.out_dir)
     if not opts.force and _is_done(result_file, weights, cfg, data, opts.reuse_results):
         return refresh_operating_points(result_file, beats, split, n_boot)
     # a teacher is read from this study's output folder, the catalogue's path recorded
