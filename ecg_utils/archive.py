@@ -504,6 +504,7 @@ def _classify(recording: Recording, options: ArchiveOptions):
     summary = table_summary(table, duration, noisy)
     summary = {"recording": recording.name, **summary, "beats_detected": len(table)}
     summary["lead_note"] = extra.get("lead_note")
+    summary["units"] = extra.get("units")
     return table, summary, noisy.tolist()
 
 
@@ -680,7 +681,7 @@ def write_archive_tables(result: ArchiveResult, out: str) -> None:
 
     store = Store(out)
     rows = [r["summary"] for r in result.results if r["status"] != "failed"]
-    columns = ["recording", *SUMMARY_FIELDS, "beats_detected", "lead_note"]
+    columns = ["recording", *SUMMARY_FIELDS, "beats_detected", "lead_note", "units"]
     summary = pd.DataFrame(rows, columns=columns)
     store.write(
         "summary.csv",

@@ -482,8 +482,9 @@ def cmd_predict(args) -> int:
             adaptation=not args.no_adaptation,
             device=args.device,
         )
-    if extra.get("lead_note") and not args.quiet:
-        print(f"note: {extra['lead_note']}", file=sys.stderr)
+    for key in ("lead_note", "units_note"):
+        if extra.get(key) and not args.quiet:
+            print(f"note: {extra[key]}", file=sys.stderr)
     if args.out:
         write_table(table, args.out)
     if args.plot:

@@ -352,15 +352,22 @@ def read_input(path: Path, fs: float | None, lead: str | None):
     """
     suffix = path.suffix.lower()
     if suffix in (".hea", "") or path.with_suffix(".hea").exists() and suffix in (".dat",):
-        from .records import lead_names, read_signal
+        from .records import UNCALIBRATED_UNITS, lead_names, lead_units, read_signal
 
         record = path.with_suffix("")
         names = lead_names(record)  # the header picks the lead: only that one is read
         idx, note = pick_lead(names, lead or "MLII")
         if lead and note:
             raise EcgError(f"lead {lead} not in record (leads: {', '.join(names)})", path)
-        sig, rec_fs, _ = read_signal(record, channels=[idx])
-        return "record", sig[:, 0], rec_fs, {"record_path": record, "lead_note": note}
+        sig, rec_fs, _ = read_signal(record, channels=[idx], allow_uncalibrated=True)
+        units = lead_units(record)[idx]
+        extra = {"record_path": record, "lead_note": note, "units": units}
+        if units == UNCALIBRATED_UNITS:
+            extra["units_note"] = (
+                f"lead {names[idx]} is uncalibrated (ADC gain 0): read in digital units "
+                "(adu), amplitudes are arbitrary"
+            )
+        return "record", sig[:, 0], rec_fs, extra
     if suffix == ".edf":
         from .records import read_edf
 

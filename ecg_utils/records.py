@@ -53,6 +53,12 @@ class SignalSpec:
     byte_offset: int
     gain: float | None
     name: str
+    units: str = "mV"
+
+    @property
+    def calibrated(self) -> bool:
+        """False for an ADC gain of 0: the samples have no known scale (digital units)."""
+        return self.gain != 0
 
 
 @dataclass(frozen=True)
@@ -82,9 +88,10 @@ def read_header(record_path: str | Path) -> Header:
     ------
     EcgError
         Naming the ``.hea`` file when it is missing, not text, or holds a sampling rate
-        that is not a number in (0, 100000] Hz, an unknown signal format, an ADC gain
-        of 0, a sample count that is not a whole number, a multi-segment layout, or
-        signal files outside the record's folder.
+        that is not a number in (0, 100000] Hz, an unknown signal format, a sample count
+        that is not a whole number, a multi-segment layout, or signal files outside the
+        record's folder. An ADC gain of 0 (an uncalibrated signal, allowed by the WFDB
+        format) is read as ``gain=0.0``: see :func:`read_signal` and :func:`lead_units`.
     """
     header = Path(record_path).with_suffix(".hea")
     if not header.is_file():
@@ -150,7 +157,7 @@ def _parse_signal(line: str, header: Path) -> SignalSpec:
     spf = int(m["spf"]) if m["spf"] else 1
     if spf < 1:
         raise EcgError("samples per frame must be >= 1", header)
-    gain = None
+    gain, units = None, "mV"  # WFDB defaults: 200 adu/mV
     if len(fields) > 2:
         g = _GAIN_FIELD.fullmatch(fields[2])
         if not g:
@@ -158,13 +165,9 @@ def _parse_signal(line: str, header: Path) -> SignalSpec:
         gain = float(g["gain"])
         if not math.isfinite(gain):
             raise EcgError(f"ADC gain must be a finite number, got {g['gain']}", header)
-        if gain == 0:
-            raise EcgError(
-                f"ADC gain is 0 in {fields[0]} (uncalibrated signal): cannot convert to mV",
-                header,
-            )
+        units = g["units"] or "mV"
     name = fields[8].strip() if len(fields) > 8 else ""
-    return SignalSpec(file_name, fmt, spf, int(m["off"] or 0), gain, name)
+    return SignalSpec(file_name, fmt, spf, int(m["off"] or 0), gain, name, units)
 
 
 def check_signal_files(info: Header) -> int:
@@ -229,8 +232,15 @@ def _bytes_needed(fmt: str, n_samples: int) -> int:
     return int(n_samples * BYTES_PER_SAMPLE[fmt])
 
 
+UNCALIBRATED_UNITS = "adu"
+"""Units of a signal whose ADC gain is 0: its digital samples (analogue-to-digital units)."""
+
+
 def read_signal(
-    record_path: str | Path, channels: list[int] | None = None
+    record_path: str | Path,
+    channels: list[int] | None = None,
+    *,
+    allow_uncalibrated: bool = False,
 ) -> tuple[np.ndarray, float, list[str]]:
     """Read a WFDB record's signals in physical units, after checking its files.
 
@@ -241,12 +251,18 @@ def read_signal(
     channels : list of int, optional
         Indices of the signals to read (header order); None reads them all. Reading one
         lead of a two-lead record halves the memory of the returned array.
+    allow_uncalibrated : bool
+        Read signals whose ADC gain is 0 (uncalibrated; allowed by the WFDB format) as
+        their digital samples, in :data:`UNCALIBRATED_UNITS` ("adu"), instead of
+        refusing them. The other signals are still in physical units;
+        :func:`lead_units` says which is which.
 
     Returns
     -------
     signal : ndarray, shape (n_samples, n_leads), float64
-        Samples in physical units (mV for MIT-BIH); gaps are NaN. ``n_leads`` is
-        ``len(channels)`` when given.
+        Samples in physical units (mV for MIT-BIH), or in adu for uncalibrated signals
+        read with ``allow_uncalibrated``; gaps are NaN. ``n_leads`` is ``len(channels)``
+        when given.
     fs : float
         Sampling rate in Hz.
     names : list of str
@@ -256,7 +272,8 @@ def read_signal(
     ------
     EcgError
         Naming the header or signal file: see :func:`read_header` and
-        :func:`check_signal_files`.
+        :func:`check_signal_files`; naming the header when a signal read is
+        uncalibrated and ``allow_uncalibrated`` is False.
     """
     import wfdb
 
@@ -270,23 +287,52 @@ def read_signal(
             raise EcgError(
                 f"channels {channels} out of range for {len(info.signals)} signal(s)", header
             )
+    wanted = [info.signals[c] for c in (channels or range(len(info.signals)))]
+    digital = [not s.calibrated for s in wanted]
+    if any(digital) and not allow_uncalibrated:
+        first = wanted[digital.index(True)]
+        raise EcgError(
+            f"ADC gain is 0 in {first.file_name} (uncalibrated signal): cannot convert to mV",
+            header,
+        )
     try:
-        rec = wfdb.rdrecord(str(record_path), channels=channels)
+        digital_read = {"physical": False} if any(digital) else {}
+        rec = wfdb.rdrecord(str(record_path), channels=channels, **digital_read)
     except Exception as exc:  # wfdb raises many types for malformed files
         raise EcgError(f"cannot read WFDB record: {_one_line(exc)}", header) from exc
     if rec.fs is None or not math.isclose(float(rec.fs), info.fs, rel_tol=1e-9):
         raise EcgError(
             f"header's sampling frequency {info.fs:g} Hz was read as {rec.fs} by wfdb", header
         )
-    if rec.p_signal is None or rec.p_signal.ndim != 2 or rec.p_signal.shape[0] == 0:
+    if any(digital) and rec.d_signal is not None:
+        # wfdb converts with gain 200 where the header says 0; NaN marks the gaps
+        signal = rec.dac(return_res=64)
+        uncal = np.flatnonzero(digital)
+        signal[:, uncal] = np.where(np.isnan(signal[:, uncal]), np.nan, rec.d_signal[:, uncal])
+    else:
+        signal = rec.p_signal
+    if signal is None or signal.ndim != 2 or signal.shape[0] == 0:
         raise EcgError("record holds no samples", header)
-    expected = len(info.signals) if channels is None else len(channels)
-    if rec.p_signal.shape[1] != expected:
+    if signal.shape[1] != len(wanted):
         raise EcgError(
-            f"read {rec.p_signal.shape[1]} signals, the header describes {expected}", header
+            f"read {signal.shape[1]} signals, the header describes {len(wanted)}", header
         )
     names = [str(n).strip() or f"signal{i}" for i, n in enumerate(rec.sig_name or [])]
-    return np.asarray(rec.p_signal, dtype=np.float64), info.fs, names
+    return np.asarray(signal, dtype=np.float64), info.fs, names
+
+
+def lead_units(record_path: str | Path) -> list[str]:
+    """The units of each signal of a WFDB record, from its header alone.
+
+    Returns
+    -------
+    list of str
+        One per signal, in header order: the header's units (``"mV"`` by default), or
+        :data:`UNCALIBRATED_UNITS` (``"adu"``) for a signal whose ADC gain is 0, which
+        :func:`read_signal` reads with ``allow_uncalibrated=True`` as digital samples.
+    """
+    info = read_header(Path(record_path))
+    return [s.units if s.calibrated else UNCALIBRATED_UNITS for s in info.signals]
 
 
 def read_edf(path: str | Path) -> tuple[np.ndarray, float, list[str]]:

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import torch
 from cli_helpers import run_main
+from conftest import ROOT
 
 from ecg_utils._io import EcgError
 from ecg_utils.beats import BEAT_LENGTH, CLASS_NAMES, FEATURE_SETS, segment_beats, waveform_length
@@ -370,3 +371,38 @@ def test_weights_that_name_an_adaptation_adapt_to_the_recording(rec100, tmp_path
     probs = [f"prob_{c}" for c in CLASS_NAMES]
     np.testing.assert_allclose(adapted[probs].to_numpy(), expected, atol=1e-5)
     assert not np.allclose(adapted[probs].to_numpy(), plain[probs].to_numpy())
+
+
+# --------------------------------------------------------------------------- user recordings
+
+ECG_CNN = ROOT / "ecg_cnn.pth"
+"""The committed ECG1DCNN (no per-beat features): quick to run on synthetic records."""
+
+
+def uncalibrate(header):
+    """Set every signal's ADC gain in a WFDB header to 0 (``212 0(-1893)/mV``)."""
+    lines = header.read_text().splitlines()
+    for i in range(1, len(lines)):
+        fields = lines[i].split(" ")
+        fields[2] = "0" + fields[2][fields[2].index("(") :]
+        lines[i] = " ".join(fields)
+    header.write_text("\n".join(lines) + "\n")
+
+
+def test_cli_on_an_uncalibrated_record_reads_digital_units(capsys, synthetic_record, tmp_path):
+    rec = synthetic_record(seconds=20, leads=("MLII",))
+    rc, _, err = run_main(
+        capsys, "predict", rec.file("hea"), "--weights", ECG_CNN, "--out", tmp_path / "mv.csv"
+    )
+    assert rc == 0 and "uncalibrated" not in err, err
+    uncalibrate(rec.file("hea"))
+    rc, out, err = run_main(
+        capsys, "predict", rec.file("hea"), "--weights", ECG_CNN, "--out", tmp_path / "adu.csv"
+    )
+    assert rc == 0, err
+    assert err.count("note: lead MLII is uncalibrated (ADC gain 0)") == 1, err
+    assert "adu" in err and "arbitrary" in err
+    mv, adu = pd.read_csv(tmp_path / "mv.csv"), pd.read_csv(tmp_path / "adu.csv")
+    assert len(adu) == len(rec.beat_samples)
+    assert adu["sample"].tolist() == mv["sample"].tolist()  # scale-free: same beats
+    assert adu["class"].tolist() == mv["class"].tolist()

@@ -264,3 +264,40 @@ def test_edf_signals_in_microvolts_are_read_in_millivolts(synthetic_record, tmp_
     wfdb_to_edf(str(tmp_path / "uv"), output_filename=str(edf))
     sig, _, _ = read_edf(edf)
     np.testing.assert_allclose(sig[: len(mv), 0], mv[:, 0], atol=2e-3)
+
+
+def test_uncalibrated_signal_is_refused_by_default_and_read_in_adu_when_allowed(tmp_path):
+    from ecg_utils.records import UNCALIBRATED_UNITS, lead_units
+
+    digital = (300 * np.sin(np.arange(3600) / 20)).astype(np.int64)
+    digital[100:120] = -32768  # format 16's "no sample"
+    path = write_raw(tmp_path, "uncal", digital)
+    header = path.with_suffix(".hea")
+    header.write_text(header.read_text().replace(" 200.0(0)/mV ", " 0(0)/mV ", 1))
+    assert read_header(path).signals[0].gain == 0.0
+    assert lead_units(path) == [UNCALIBRATED_UNITS] == ["adu"]
+    with pytest.raises(EcgError, match="ADC gain is 0 in uncal.dat") as err:
+        read_signal(path)
+    assert str(err.value).startswith(str(path.with_suffix(".hea")))
+    sig, fs, names = read_signal(path, allow_uncalibrated=True)
+    assert (sig.shape, sig.dtype, fs, names) == ((3600, 1), np.float64, 360.0, ["MLII"])
+    assert np.isnan(sig[100:120, 0]).all()
+    keep = np.ones(3600, bool)
+    keep[100:120] = False
+    np.testing.assert_array_equal(sig[keep, 0], digital[keep])  # the digital samples
+
+
+def test_uncalibrated_lead_beside_a_calibrated_one(synthetic_record):
+    from ecg_utils.records import lead_units
+
+    rec = synthetic_record(seconds=10)
+    mv, _, _ = read_signal(rec.path)
+    gain = read_header(rec.path).signals[0].gain
+    zero_gain(rec)  # the first lead only
+    assert lead_units(rec.path) == ["adu", "mV"]
+    both, _, _ = read_signal(rec.path, allow_uncalibrated=True)
+    np.testing.assert_array_equal(both[:, 1], mv[:, 1])  # still in mV
+    baseline = int(rec.file("hea").read_text().splitlines()[1].split()[2][2:-4])
+    np.testing.assert_allclose(both[:, 0], mv[:, 0] * gain + baseline, atol=1e-6)  # adu
+    second, _, _ = read_signal(rec.path, channels=[1])  # a calibrated lead alone reads
+    np.testing.assert_array_equal(second[:, 0], mv[:, 1])
