@@ -371,7 +371,7 @@ def test_real_records_with_the_pool_and_a_local_cluster(mitdb_dir, tmp_path, cap
 
 
 def test_report_section_is_empty_until_measured():
-    from ecg_utils.report_archive import readme_archive_line, section_archive_speed
+    from ecg_utils.report.archive import readme_archive_line, section_archive_speed
 
     assert section_archive_speed({}) is None
     bench = {

@@ -1,4 +1,4 @@
-"""Tests for ecg_utils.report: a report from results files, or one clear error."""
+"""Tests for the ecg_utils.report package: a report from results files, or one clear error."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from conftest import tmp_files
 
 from ecg_utils import EcgError
 from ecg_utils.report import (
-    _choice_versus_test,
-    _s_target_note,
-    _training_time_text,
     experiments,
     load_results,
     render_report,
@@ -21,6 +18,10 @@ from ecg_utils.report import (
     study_training_time,
     write_report,
 )
+from ecg_utils.report.kaggle import kaggle_target_rows, section_strong_model
+from ecg_utils.report.model_choice import _choice_versus_test
+from ecg_utils.report.reproducibility import training_time_text
+from ecg_utils.report.targets import _s_target_note
 
 
 @pytest.fixture
@@ -226,11 +227,11 @@ def test_training_time_of_a_full_run_counts_repeats_and_cross_validation():
     kaggle = dict(repeat, name="k", protocol="kaggle", repeat_of=None, train_seconds=3600.0)
     results = {"a": plain, "a_seed1": repeat, "k": kaggle}
     assert study_training_time(results) == (3, 7200.0)
-    assert _training_time_text(results, "`make study` from scratch") == (
+    assert training_time_text(results, "`make study` from scratch") == (
         "`make study` from scratch trains 3 models; their recorded training times add up to "
         "2.0 h on this 2-core machine (evaluation and figures come on top)."
     )
-    assert _training_time_text({}) == ""
+    assert training_time_text({}) == ""
 
 
 def _metrics(acc, f1, s_se=0.8, v_se=0.95):
@@ -265,8 +266,6 @@ def _kaggle_run(name, title, acc, f1, architecture="resnet1d", **extra):
 
 
 def test_strong_model_section_sets_intra_patient_strength_against_new_patients():
-    from ecg_utils.report_kaggle import kaggle_target_rows, section_strong_model
-
     results = {
         "strong_kaggle": _kaggle_run("strong_kaggle", "SE-ResNet1D", 0.9931, 0.951),
         "strong_ip": _kaggle_run("strong_ip", "SE-ResNet1D", 0.90, 0.5, s_se=0.1, v_se=0.85),

@@ -1,13 +1,28 @@
 """The report's "New patients" section: the benchmark and product models, their
 operating points, the ablation of what was tried for new patients, and where they fail.
 
-Like :mod:`ecg_utils.report`, every figure comes from the results files.
+Like the rest of :mod:`ecg_utils.report`, every figure comes from the results files.
 """
 
 from __future__ import annotations
 
-from .evaluation import fmt_pct
-from .experiments import BENCHMARK_ENSEMBLE, PRODUCT_ENSEMBLE, PRODUCT_TARGET, UNSEEN_PATIENT_TARGET
+from ..evaluation import fmt_pct
+from ..experiments import (
+    BENCHMARK_ENSEMBLE,
+    PRODUCT_ENSEMBLE,
+    PRODUCT_TARGET,
+    UNSEEN_PATIENT_TARGET,
+)
+from .adaptation import kept_product_out_of_fold, subsection_adaptation
+from .common import (
+    DS2_COLUMNS,
+    OOF_COLUMNS,
+    ci_cell,
+    goals_met,
+    se_ppv,
+    shipped_result,
+    table,
+)
 
 IP_GOALS = {"S": (0.80, 0.50), "V": (0.90, 0.90)}
 """Inter-patient goals: (sensitivity, positive predictivity) per class."""
@@ -15,6 +30,7 @@ IP_ACCURACY_GOAL = 0.95
 TRAINING_GOAL_S = 15 * 60
 """Each shipped model for new patients trains from scratch (cross-validation, members
 and final training together) in at most this many seconds on 2 CPU cores."""
+
 
 LITERATURE = (
     # method, accuracy %, S Se / +P, V Se / +P, note marks; "—" where not found
@@ -37,60 +53,22 @@ LITERATURE_NOTES = (
     "set.",
 )
 
-_OOF, _DS2 = (
-    ("out-of-fold S Se / +P (%)", "out-of-fold V Se / +P (%)"),
-    (
-        "DS2 S Se / +P (%)",
-        "DS2 V Se / +P (%)",
-    ),
-)
+
 ABLATION_COLUMNS = [
     "lever",
     "pooled DS1 score",
-    *_OOF,
-    *_DS2,
+    *OOF_COLUMNS,
+    *DS2_COLUMNS,
     "DS2 accuracy (%)",
     "parameters",
     "time (min)",
 ]
-SEED_COLUMNS = ["model", "members", "pooled score", *_OOF, *_DS2]
-ADAPTATION_COLUMNS = [
-    "adaptation",
-    "pooled DS1 score",
-    *_OOF,
-    "pooled score, all 48 records",
-    *_DS2,
-    "s per record",
-]
-
-
-def _table(columns: list[str], rows: list[str], text_columns: int = 1) -> str:
-    """A Markdown table: the first ``text_columns`` left-aligned, the rest right-aligned."""
-    rule = "|" + "---|" * text_columns + "---:|" * (len(columns) - text_columns)
-    return "\n".join(["| " + " | ".join(columns) + " |", rule, *rows])
-
-
-def _cell(scores: dict) -> str:
-    return f"{fmt_pct(scores['sensitivity'])} / {fmt_pct(scores['ppv'])}"
-
-
-def _ci_cell(scores: dict, ci: dict | None, key: str) -> str:
-    """``value [lo–hi]`` in percent for one class statistic with its interval."""
-    text = fmt_pct(scores[key])
-    if ci and ci.get(key) and None not in ci[key]:
-        lo, hi = ci[key]
-        text += f" [{fmt_pct(lo)}–{fmt_pct(hi)}]"
-    return text
+SEED_COLUMNS = ["model", "members", "pooled score", *OOF_COLUMNS, *DS2_COLUMNS]
 
 
 def _goal_text(c: dict) -> str:
     """Which of the inter-patient S and V goals a set of per-class figures meets."""
-    return _goal_text_for(c, IP_GOALS)
-
-
-def _shipped(results: dict, target: str) -> dict | None:
-    name = (results.get("shipped") or {}).get(target)
-    return results.get(name) if name else None
+    return goals_met(c, IP_GOALS)
 
 
 def _single(results: dict, benchmark: dict) -> dict:
@@ -102,7 +80,7 @@ def _single(results: dict, benchmark: dict) -> dict:
 
 def section_new_patients(results: dict) -> str:
     """The whole section, or "" when the new-patient models have no results yet."""
-    bench = _shipped(results, UNSEEN_PATIENT_TARGET)
+    bench = shipped_result(results, UNSEEN_PATIENT_TARGET)
     if not bench or not (bench.get("cross_validation") or {}).get("operating_points"):
         return ""
     parts = [
@@ -111,7 +89,7 @@ def section_new_patients(results: dict) -> str:
         _product_table(results),
         _ablation(results, bench),
         _seeds(results),
-        _adaptation(results),
+        subsection_adaptation(results),
         _curves(results),
         _failures(results, bench),
     ]
@@ -119,7 +97,7 @@ def section_new_patients(results: dict) -> str:
 
 
 def _intro(results: dict, bench: dict) -> str:
-    product = _shipped(results, PRODUCT_TARGET)
+    product = shipped_result(results, PRODUCT_TARGET)
     product_text = (
         f"**Product** (`ecg_utils.DEFAULT_WEIGHTS`, `{PRODUCT_TARGET}`): {product['title']}. "
         "The same recipe, fixed by the benchmark's choice before any DS2 figure was read, "
@@ -159,8 +137,8 @@ def _benchmark_table(results: dict, bench: dict) -> str:
     if seed and seed.get("test"):
         m = seed["test"]
         rows.append(
-            f"| Seed recipe (ECG1DCNN) | {fmt_pct(m['accuracy'])} | {_cell(m['classes']['S'])} "
-            f"| {_cell(m['classes']['V'])} | {_goal_text(m['classes'])} |"
+            f"| Seed recipe (ECG1DCNN) | {fmt_pct(m['accuracy'])} | {se_ppv(m['classes']['S'])} "
+            f"| {se_ppv(m['classes']['V'])} | {_goal_text(m['classes'])} |"
         )
     adapted = bench.get("adaptation")
     how = f" + {', '.join(adapted)} adaptation" if adapted else ""
@@ -176,7 +154,7 @@ def _benchmark_table(results: dict, bench: dict) -> str:
             c = m["classes"]
             rows.append(
                 f"| **ours, {label}**: {bench['title']} | {fmt_pct(m['accuracy'])} "
-                f"| {_cell(c['S'])} | {_cell(c['V'])} | {_goal_text(c)} |"
+                f"| {se_ppv(c['S'])} | {se_ppv(c['V'])} | {_goal_text(c)} |"
             )
     for method, acc, s_cell, v_cell, mark in LITERATURE:
         rows.append(f"| {method}{mark} | {acc} | {s_cell} | {v_cell} | |")
@@ -186,7 +164,7 @@ def _benchmark_table(results: dict, bench: dict) -> str:
     )
     return f"""### Benchmark: DS1 → DS2
 
-{_table(["model", "accuracy (%)", "S Se / +P (%)", "V Se / +P (%)", "goals met"], rows)}
+{table(["model", "accuracy (%)", "S Se / +P (%)", "V Se / +P (%)", "goals met"], rows)}
 
 Goals: {goals}; accuracy ≥ {100 * IP_ACCURACY_GOAL:.0f} %. Published rows are quoted, not
 recomputed; their classes, features and ways of choosing settings differ from ours:
@@ -196,7 +174,7 @@ recomputed; their classes, features and ways of choosing settings differ from ou
 
 
 def _product_table(results: dict) -> str:
-    product = _shipped(results, PRODUCT_TARGET)
+    product = shipped_result(results, PRODUCT_TARGET)
     if not product:
         return ""
     cv = product["cross_validation"]
@@ -213,10 +191,10 @@ def _product_table(results: dict) -> str:
         for k in "SV":
             kci = (ci or {}).get("classes", {}).get(k)
             cells.append(
-                f"{_ci_cell(m['classes'][k], kci, 'sensitivity')} / "
-                f"{_ci_cell(m['classes'][k], kci, 'ppv')}"
+                f"{ci_cell(m['classes'][k], kci, 'sensitivity')} / "
+                f"{ci_cell(m['classes'][k], kci, 'ppv')}"
             )
-        acc = _ci_cell(m, ci, "accuracy")
+        acc = ci_cell(m, ci, "accuracy")
         rows.append(f"| {label} | {acc} | {cells[0]} | {cells[1]} |")
     n_folds = len(cv["folds"])
     n_boot = (cv.get("ci") or {}).get("n_boot", 0)
@@ -225,20 +203,8 @@ def _product_table(results: dict) -> str:
 Out-of-fold over {n_folds} folds of whole records of all 48 (every record judged once by a
 model that never saw it); 95 % intervals from {n_boot} bootstrap resamples of records.
 
-{_table(["operating point", "accuracy (%)", "S Se / +P (%)", "V Se / +P (%)"], rows)}
+{table(["operating point", "accuracy (%)", "S Se / +P (%)", "V Se / +P (%)"], rows)}
 """
-
-
-def kept_product_out_of_fold(results: dict) -> tuple[str, dict] | None:
-    """The kept adaptation's name and the single product model's out-of-fold metrics
-    with it (from the adaptation ablation), or None when none was kept."""
-    a = results.get("adaptation") or {}
-    if a.get("kept", "none") == "none":
-        return None
-    row = next((v for v in a["variants"] if v["variant"] == a["kept"]), None)
-    if not row or not row.get("product"):
-        return None
-    return a["kept"], row["product"]["out_of_fold"]
 
 
 def _minutes(r: dict) -> float:
@@ -273,7 +239,7 @@ def _ablation(results: dict, bench: dict) -> str:
         c, t = seq["out_of_fold"]["classes"], seq["test"]["classes"]
         rows.append(
             f"| sequence head over ±14 beats, stacked on {seq['benchmark']} | {seq['score']:.3f} "
-            f"| {_cell(c['S'])} | {_cell(c['V'])} | {_cell(t['S'])} | {_cell(t['V'])} "
+            f"| {se_ppv(c['S'])} | {se_ppv(c['V'])} | {se_ppv(t['S'])} | {se_ppv(t['V'])} "
             f"| {fmt_pct(seq['test']['accuracy'])} | {seq['n_parameters']:,} "
             f"| {seq['seconds'] / 60:.1f} |"
         )
@@ -302,7 +268,7 @@ Pooled out-of-fold figures on DS1 record folds choose; DS2 figures are read afte
 choice. Time: cross-validation plus final training, summed over members for an ensemble.
 {note}
 
-{_table(ABLATION_COLUMNS, rows)}
+{table(ABLATION_COLUMNS, rows)}
 """
 
 
@@ -318,8 +284,8 @@ def _ablation_row(label: str, r: dict, test: dict, oof: dict | None = None) -> s
     oof = oof or cv["out_of_fold"]
     c, t = oof["classes"], test["classes"]
     return (
-        f"| {label} | {cv['score']:.3f} | {_cell(c['S'])} | {_cell(c['V'])} | {_cell(t['S'])} "
-        f"| {_cell(t['V'])} | {fmt_pct(test['accuracy'])} | {r['n_parameters']:,} "
+        f"| {label} | {cv['score']:.3f} | {se_ppv(c['S'])} | {se_ppv(c['V'])} | {se_ppv(t['S'])} "
+        f"| {se_ppv(t['V'])} | {fmt_pct(test['accuracy'])} | {r['n_parameters']:,} "
         f"| {_minutes(r):.1f} |"
     )
 
@@ -344,7 +310,7 @@ Members share their record folds, so their out-of-fold probabilities average as 
 predictions will; the number of members is the smallest within 0.002 of the best pooled
 score. Each member costs one more forward pass per beat at inference.
 
-{_table(SEED_COLUMNS, lines, text_columns=2)}
+{table(SEED_COLUMNS, lines, text_columns=2)}
 """
 
 
@@ -352,47 +318,9 @@ def _seed_row(r: dict, label: str) -> str:
     cv = r["cross_validation"]
     c = cv["out_of_fold"]["classes"]
     test = r.get("test")
-    ds2 = f"{_cell(test['classes']['S'])} | {_cell(test['classes']['V'])}" if test else "— | —"
+    ds2 = f"{se_ppv(test['classes']['S'])} | {se_ppv(test['classes']['V'])}" if test else "— | —"
     base = r["title"].split(", seed")[0]
-    return f"| {base} | {label} | {cv['score']:.3f} | {_cell(c['S'])} | {_cell(c['V'])} | {ds2} |"
-
-
-def _adaptation(results: dict) -> str:
-    a = results.get("adaptation")
-    if not a:
-        return ""
-    rows = []
-    for v in a["variants"]:
-        b = v["benchmark"]
-        c, t = b["out_of_fold"]["classes"], b["test"]["classes"]
-        product = v.get("product")
-        product_cell = f"{product['score']:.3f}" if product else "—"
-        rows.append(
-            f"| {v['variant']} | {b['score']:.3f} | {_cell(c['S'])} | {_cell(c['V'])} "
-            f"| {product_cell} | {_cell(t['S'])} | {_cell(t['V'])} "
-            f"| {b['seconds_per_record']:.1f} |"
-        )
-    kept = a["kept"]
-    verdict = (
-        "no adaptation beats none on DS1 folds by the margin, so none is used"
-        if kept == "none"
-        else f"`{kept}` is kept: it beats no adaptation on DS1 folds by the margin, and the "
-        "shipped models use it (`predict --no-adaptation` or `classify_record(..., "
-        "adaptation=False)` turns it off)"
-    )
-    return f"""### Adapting to the recording without labels
-
-Each fold model of the best single benchmark candidate ({a["benchmark"]}) and of the single
-product model adapts to each held-out record on its own, with no label; the pooled score
-(mean F1 of N, S, V) decides, with a margin of {a["keep_gain"]:.3f}. DS2 figures use the
-benchmark's final model, read after the choice: {verdict}.
-
-{_table(ADAPTATION_COLUMNS, rows)}
-
-`batchnorm` recomputes BatchNorm statistics on the record; `self_training` fine-tunes the
-classifier head on the record's beats predicted with probability ≥ 0.95; `clusters` averages
-each beat's probabilities with those of its family (k-means on shape and RR ratios).
-"""
+    return f"| {base} | {label} | {cv['score']:.3f} | {se_ppv(c['S'])} | {se_ppv(c['V'])} | {ds2} |"
 
 
 def _curves(results: dict) -> str:
@@ -417,7 +345,7 @@ def _failures(results: dict, bench: dict) -> str:
         ("Benchmark on DS2", (bench.get("test") or {}).get("per_record")),
         (
             "Product, out-of-fold over all 48 records",
-            ((_shipped(results, PRODUCT_TARGET) or {}).get("cross_validation") or {}).get(
+            ((shipped_result(results, PRODUCT_TARGET) or {}).get("cross_validation") or {}).get(
                 "per_record"
             ),
         ),
@@ -439,7 +367,7 @@ def new_patient_training_rows(results: dict) -> list[tuple[str, str, bool]]:
     """Targets rows: each shipped new-patient model's time from scratch on 2 cores."""
     rows = []
     for target in (UNSEEN_PATIENT_TARGET, PRODUCT_TARGET):
-        r = _shipped(results, target)
+        r = shipped_result(results, target)
         if not r:
             continue
         minutes, cv = _minutes(r), r.get("cross_validation") or {}
@@ -456,139 +384,3 @@ def new_patient_training_rows(results: dict) -> list[tuple[str, str, bool]]:
             )
         )
     return rows
-
-
-PATIENT_GOALS = {"S": (0.90, 0.80), "V": (0.97, 0.95)}
-"""Patient-specific goals: (sensitivity, positive predictivity) per class."""
-
-
-def section_patient_specific(results: dict) -> str:
-    """The patient-specific protocol: the first minutes of each DS2 record labelled."""
-    r = results.get("patient_specific")
-    if not r:
-        return ""
-    rows = []
-    for label, m in (
-        ("without adaptation (same beats)", r["global"]),
-        ("adapted to each patient", r["adapted"]),
-    ):
-        ci = m.get("ci") or {}
-        cells = []
-        for k in "SV":
-            kci = ci.get("classes", {}).get(k)
-            cells.append(
-                f"{_ci_cell(m['classes'][k], kci, 'sensitivity')} / "
-                f"{_ci_cell(m['classes'][k], kci, 'ppv')}"
-            )
-        rows.append(f"| {label} | {_ci_cell(m, ci, 'accuracy')} | {cells[0]} | {cells[1]} |")
-    goals = "; ".join(
-        f"{k} Se ≥ {100 * se:.0f} % with +P ≥ {100 * ppv:.0f} %"
-        for k, (se, ppv) in PATIENT_GOALS.items()
-    )
-    met = _goal_text_for(r["adapted"]["classes"], PATIENT_GOALS)
-    per = r["per_record"]
-    changes = sorted(per.items(), key=lambda kv: kv[1]["errors_adapted"] - kv[1]["errors_global"])
-    worse = [(rec, v) for rec, v in changes if v["errors_adapted"] > v["errors_global"]]
-    best = "; ".join(
-        f"{rec}: {v['errors_global']:,} → {v['errors_adapted']:,} errors"
-        for rec, v in changes[:4]
-        if v["errors_adapted"] < v["errors_global"]
-    )
-    worse_text = (
-        "Records that got worse: "
-        + "; ".join(
-            f"{rec} ({v['errors_global']:,} → {v['errors_adapted']:,} errors, S found "
-            f"{v['S_found_global']} → {v['S_found_adapted']} of {v['S']}, V found "
-            f"{v['V_found_global']} → {v['V_found_adapted']} of {v['V']})"
-            for rec, v in worse
-        )
-        + "."
-        if worse
-        else "No record got worse."
-    )
-    n_boot = (r["adapted"].get("ci") or {}).get("n_boot", 0)
-    return f"""## Patient-adaptive mode (labelled beats from each patient)
-
-AAMI EC57's patient-specific protocol: the reference labels of the first
-{r["minutes"]:g} minutes of each DS2 record adapt the benchmark model
-(`{r["experiment"]}`, trained on DS1) to that patient, and only the beats after them are
-scored, by the adapted and by the unadapted model. Adaptation keeps the model and adds a
-memory of the patient's labelled beats: each beat's probabilities are mixed with the vote
-of its 5 nearest labelled beats in the model's own representation
-(`python -m ecg_utils adapt RECORD --ann atr --minutes 5 --out patient.pth`, or
-`ecg_utils.adapt`). {_vote_text(r)} It takes {r["seconds_per_record"]:.2f} s per record on
-2 cores. This table never mixes with the strict inter-patient one: here each patient's own
-labels are used.
-
-{_table(["model", "accuracy (%)", "S Se / +P (%)", "V Se / +P (%)"], rows)}
-
-95 % intervals from {n_boot} bootstrap resamples of records. Goals: {goals}; met: {met}.
-Largest gains: {best or "none"}. {worse_text}
-{_few_labels(r)}"""
-
-
-def _goal_text_for(c: dict, goals: dict) -> str:
-    """Which of ``goals`` (class -> (Se, +P)) a set of per-class figures meets."""
-    met = [k for k, (se, ppv) in goals.items() if c[k]["sensitivity"] >= se and c[k]["ppv"] >= ppv]
-    return ", ".join(met) if met else "none"
-
-
-FEW_LABEL_GOAL = (20, "S", 0.80, 0.70)
-"""With 20 labelled beats per recording: S sensitivity and +P goals."""
-
-
-def _few_labels(r: dict) -> str:
-    """What each extra label buys: k labelled beats per record, chosen by a cluster review."""
-    few = r.get("few_labels")
-    if not few:
-        return ""
-    rows = []
-    for k, res in sorted(few.items(), key=lambda kv: int(kv[0])):
-        m, g = res["adapted"], res["global"]
-        rows.append(
-            f"| {k} | {fmt_pct(m['accuracy'])} | {_cell(m['classes']['S'])} "
-            f"| {_cell(m['classes']['V'])} | {_cell(g['classes']['S'])} "
-            f"| {res['seconds_per_record']:.2f} |"
-        )
-    k, cls, se, ppv = FEW_LABEL_GOAL
-    goal = few.get(str(k))
-    verdict = ""
-    if goal:
-        c = goal["adapted"]["classes"][cls]
-        ok = c["sensitivity"] >= se and c["ppv"] >= ppv
-        verdict = (
-            f" Goal with {k} labels: {cls} Se ≥ {100 * se:.0f} % with +P ≥ {100 * ppv:.0f} %: "
-            f"{_cell(c)} %, {'met' if ok else 'not met'}."
-        )
-    columns = [
-        "labelled beats per record",
-        "accuracy (%)",
-        "S Se / +P (%)",
-        "V Se / +P (%)",
-        "S without adaptation (%)",
-        "s per record",
-    ]
-    return f"""
-### Few labels: a cluster review
-
-The few-labels protocol: each record's beats are grouped into k families (morphology and
-prematurity, no label used; `python -m ecg_utils clusters RECORD --out DIR` writes them
-for review), the reference label of each family's most typical beat stands in for the
-analyst and labels its whole family (`adapt RECORD --clusters DIR/families.csv`), and every
-other beat is scored.{verdict}
-
-{_table(columns, rows)}
-"""
-
-
-def _vote_text(r: dict) -> str:
-    """How the share of the neighbours' vote was chosen (on DS1, never on DS2)."""
-    scores = r.get("vote_weight_scores")
-    if not scores:
-        return ""
-    tried = ", ".join(f"{w}: {v:.3f}" for w, v in scores.items())
-    return (
-        f"The vote's share, {r['vote_weight']:g}, was chosen on DS1: each DS1 record adapted "
-        f"from its own first minutes by the fold model of {r['vote_weight_chosen_on']} that "
-        f"never saw it, pooled mean F1 of N, S and V ({tried})."
-    )

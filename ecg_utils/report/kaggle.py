@@ -6,16 +6,21 @@ Every figure comes from the results files (``results/strong_kaggle.json``,
 
 from __future__ import annotations
 
-from .device import device_phrase
-from .evaluation import fmt_pct
-from .experiments import KAGGLE_BEST_TARGET, KAGGLE_TARGET
+from ..device import device_phrase
+from ..evaluation import fmt_pct
+from ..experiments import KAGGLE_BEST_TARGET, KAGGLE_TARGET
 
 STRONG = "strong_kaggle"
 """The strongest beat model on the Kaggle protocol (shipped at ``KAGGLE_BEST_TARGET``)."""
+
+
 STRONG_IP = "strong_ip"
 """The same network and recipe trained on DS1, tested on DS2."""
+
+
 DISTILLED = "distill_kaggle"
 """ECG1DCNN distilled from the strong model."""
+
 
 KAGGLE_GOALS = {
     STRONG: {"macro_f1": 0.95, "accuracy": 0.993},
@@ -23,6 +28,7 @@ KAGGLE_GOALS = {
 }
 """Goals on the Kaggle protocol's test side: the strong model (≤ 1 M parameters) and the
 shipped ``ecg_cnn.pth`` (distilled when that wins on validation)."""
+
 
 ECGTRANSFORM = {"accuracy": 0.9935, "macro_f1": 0.943}
 """ECGTransForm (El-Ghaish & Eldele, BSPC 89, 2024) on Kaggle's split, as published."""

@@ -1,0 +1,115 @@
+"""The README's generated results block (between :data:`README_START` and
+:data:`README_END`): the shipped models beside the seed recipe, and the headline speeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .._io import write_text_atomic
+from ..evaluation import fmt_pct
+from ..experiments import PRODUCT_TARGET, UNSEEN_PATIENT_TARGET
+from .adaptation import kept_product_out_of_fold
+from .archive import readme_archive_line
+from .common import experiments, se_ppv, shipped_name
+from .reproducibility import training_time_text
+
+README_START = "<!-- results:start -->"
+README_END = "<!-- results:end -->"
+
+
+def readme_summary(results: dict) -> str:
+    """The README's results block: shipped models beside the seed recipe."""
+    lines = [
+        "## Results (generated from `results/*.json`; details in [report.md](report.md))",
+        "",
+        "| protocol | model | accuracy (%) | macro-F1 | S Se / +P (%) | V Se / +P (%) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    shipped_names = set((results.get("shipped") or {}).values())
+    rows = [
+        (protocol, r["title"] + (f" → `{r['ship_as']}`" if r["name"] in shipped_names else ""), m)
+        for protocol in ("kaggle", "inter-patient")
+        for r in experiments(results, protocol)
+        if r["name"].startswith("seed") or r["name"] in shipped_names
+        for m in [r["test"]]
+    ]
+    bench = results.get(shipped_name(results, UNSEEN_PATIENT_TARGET) or "")
+    if bench and bench.get("members"):  # an ensemble: not among experiments()
+        rows.append(("inter-patient", f"{bench['title']} → `{bench['ship_as']}`", bench["test"]))
+    if bench and bench.get("test_high_sensitivity"):
+        rows.append(
+            ("inter-patient", "the same, `--sensitivity high`", bench["test_high_sensitivity"])
+        )
+    product = results.get(shipped_name(results, PRODUCT_TARGET) or "")
+    if product:
+        cv = product["cross_validation"]
+        label = "new patients, out-of-fold over all 48 records"
+        rows.append((label, f"{product['title']} → `{PRODUCT_TARGET}`", cv["out_of_fold"]))
+        if cv.get("high"):
+            rows.append((label, "the same, `--sensitivity high`", cv["high"]))
+        kept = kept_product_out_of_fold(results)
+        if kept:
+            rows.append((label, f"the same, with the {kept[0]} adaptation (seed 0)", kept[1]))
+    for protocol, title, m in rows:
+        c = m["classes"]
+        lines.append(
+            f"| {protocol} | {title} | {fmt_pct(m['accuracy'])} | {m['macro_f1']:.3f} "
+            f"| {se_ppv(c['S'])} | {se_ppv(c['V'])} |"
+        )
+    if len(lines) == 4:
+        return ""
+    if training_time_text(results):
+        lines += ["", training_time_text(results, "`make study` from scratch")]
+    lines += _readme_speed(results)
+    return "\n".join(lines) + "\n"
+
+
+def _rate(row: dict) -> float:
+    return row["beats_per_s"]
+
+
+def _readme_speed(results: dict) -> list[str]:
+    """One line per benchmark: the headline figures beside their goals."""
+    out = []
+    b = results.get("bench_predict")
+    if b:
+        out += [
+            "",
+            f"Speed on this 2-core CPU (`bench/predict.py`): `predict` of a 30-minute record "
+            f"{b['record']['wall_median_s']:.1f} s (goal ≤ 3 s); of a 24-hour two-lead record "
+            f"{b['holter']['wall_s']:.0f} s and {b['holter']['peak_rss_mb'] / 1024:.1f} GB "
+            f"(goals ≤ 60 s, ≤ 2 GB); beat set from the 48 records {b['build']['cold_s']:.1f} s "
+            f"cold, {b['build']['cached_s']:.2f} s cached.",
+        ]
+    inf = results.get("bench_inference")
+    if inf and inf.get("models"):
+        table = inf["models"][0]["table"]
+        ours = max((r for r in table if r["method"] == "predict_proba"), key=_rate)
+        best = max((r for r in table if r["method"] != "seed-loop"), key=_rate)
+        seed = next(r for r in table if r["method"] == "seed-loop")
+        out += [
+            "",
+            f"Inference (`bench/inference.py`, ECG1DCNN): `predict_proba` {ours['beats_per_s']:,} "
+            f"beats/s (batch {ours['batch']}), efficiency {ours['efficiency']:.2f} of sgemm, "
+            f"{ours['speedup_vs_seed_loop']:.1f}× the seed-style loop ({seed['beats_per_s']:,} "
+            f"beats/s); fastest measured: {best['method']} at {best['beats_per_s']:,} beats/s "
+            "(goals: efficiency ≥ 0.6, ≥ 3× the seed loop).",
+        ]
+    out += readme_archive_line(results)
+    return out
+
+
+def update_readme(readme: str | Path, results: dict) -> None:
+    """Replace the README's generated results block (between the markers)."""
+    path = Path(readme)
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        return
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_START}\n{readme_summary(results)}{README_END}{tail}"
+    if new != text:
+        write_text_atomic(path, new)
