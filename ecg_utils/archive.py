@@ -40,7 +40,7 @@ import pandas as pd
 
 from ._io import EcgError, atomic_path, sha256_file
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 """Bumped when the outputs of a recording change meaning: older manifests never match."""
 RECORDING_SUFFIXES = (".hea", ".edf", ".npy", ".csv")
 """Files taken as recordings when a folder is given (a WFDB record by its header)."""
@@ -473,7 +473,7 @@ def _classify(recording: Recording, options: ArchiveOptions):
     import torch
 
     from .holter import table_summary
-    from .predict import classify_record, read_input
+    from .predict import classify_record, heart_rate_warning, read_input
     from .quality import noisy_intervals
 
     torch.set_num_threads(options.threads)
@@ -504,7 +504,9 @@ def _classify(recording: Recording, options: ArchiveOptions):
     summary = table_summary(table, duration, noisy)
     summary = {"recording": recording.name, **summary, "beats_detected": len(table)}
     summary["lead_note"] = extra.get("lead_note")
-    summary["units"] = extra.get("units")
+    summary["units"] = extra.get("units", "mV")
+    summary["start_time"] = extra.get("start_time")
+    summary["warning"] = heart_rate_warning(table, fs)
     return table, summary, noisy.tolist()
 
 
@@ -574,7 +576,7 @@ def run_archive(
         if bar is not None:
             bar.close()
     result = ArchiveResult(sorted(results, key=lambda r: r["name"]), time.perf_counter() - t0)
-    write_archive_tables(result, out)
+    write_archive_tables(result, out, options.weights)
     return result
 
 
@@ -670,19 +672,25 @@ def _task_result(future, recording: Recording) -> dict:
         }
 
 
-def write_archive_tables(result: ArchiveResult, out: str) -> None:
+def write_archive_tables(result: ArchiveResult, out: str, weights: str | None = None) -> None:
     """Write ``summary.csv`` (done and skipped recordings) and ``failures.csv`` under ``out``.
 
-    ``summary.csv`` has one row per recording with the Holter figures
-    (:data:`ecg_utils.holter.SUMMARY_FIELDS`); ``failures.csv`` has ``recording``,
-    ``path`` and ``reason`` (header only when none failed).
+    ``summary.csv`` has one row per recording: ``recording``, ``start_time`` (ISO 8601
+    from a WFDB or EDF header, empty when it has none), the Holter figures
+    (:data:`ecg_utils.holter.SUMMARY_FIELDS`), ``beats_detected``, ``lead_note``,
+    ``units`` (``adu`` for an uncalibrated record), ``warning`` (an implausible median
+    heart rate: a wrong ``--fs``) and ``weights`` (the weights file used);
+    ``failures.csv`` has ``recording``, ``path`` and ``reason`` (header only when none
+    failed).
     """
     from .holter import SUMMARY_FIELDS
 
     store = Store(out)
     rows = [r["summary"] for r in result.results if r["status"] != "failed"]
-    columns = ["recording", *SUMMARY_FIELDS, "beats_detected", "lead_note", "units"]
+    columns = ["recording", "start_time", *SUMMARY_FIELDS, "beats_detected", "lead_note"]
+    columns += ["units", "warning"]
     summary = pd.DataFrame(rows, columns=columns)
+    summary["weights"] = weights
     store.write(
         "summary.csv",
         summary.to_csv(index=False, float_format="%.3f", lineterminator="\n").encode(),

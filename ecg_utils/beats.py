@@ -379,8 +379,23 @@ def beats_from_annotations(
     )
 
 
+LEAD_FALLBACKS = ("MLII", "II", "V1")
+"""Leads taken, in this order, when the preferred one is missing: the models were trained
+on MIT-BIH's modified lead II, so lead II of a 12-lead ECG first, then V1 (MIT-BIH's usual
+second lead), else the first signal."""
+
+
+def lead_key(name: str) -> str:
+    """A lead name for matching: case-insensitive, without an ``ECG``/``Lead`` prefix
+    (``"ECG II"``, ``"Lead II"`` and ``"ii"`` all match ``"II"``)."""
+    return re.sub(r"^(?:ecg|lead)[\s_-]+", "", name.strip().lower())
+
+
 def pick_lead(sig_names: list[str], preferred: str | None = "MLII") -> tuple[int, str | None]:
-    """Index of the preferred lead, else 0, and a note saying which lead was used instead.
+    """Index of the preferred lead, else of the first of :data:`LEAD_FALLBACKS`, else 0,
+    and a note saying which lead was used instead.
+
+    Names match case-insensitively (:func:`lead_key`).
 
     Returns
     -------
@@ -391,9 +406,12 @@ def pick_lead(sig_names: list[str], preferred: str | None = "MLII") -> tuple[int
     if preferred is None:
         return 0, None
     names = [s.strip() for s in sig_names]
-    if preferred in names:
-        return names.index(preferred), None
-    return 0, f"lead {preferred} not found, using {names[0]} (leads: {', '.join(names)})"
+    keys = [lead_key(s) for s in names]
+    if lead_key(preferred) in keys:
+        return keys.index(lead_key(preferred)), None
+    found = [keys.index(lead_key(f)) for f in LEAD_FALLBACKS if lead_key(f) in keys]
+    idx = found[0] if found else 0
+    return idx, f"lead {preferred} not found, using {names[idx]} (leads: {', '.join(names)})"
 
 
 def read_record_beats(record_path: str | Path, lead: str | None = "MLII") -> Beats:

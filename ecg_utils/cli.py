@@ -49,6 +49,16 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -61,9 +71,23 @@ def _positive_float(text: str) -> float:
 
 def _add_recording_args(p: argparse.ArgumentParser) -> None:
     """The recording of ``adapt`` and ``clusters``: a WFDB record or samples with --fs."""
-    p.add_argument("path", type=Path, help="WFDB record (.hea) or CSV/NPY of samples")
-    p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
-    p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
+    p.add_argument("path", type=Path, help="WFDB record (.hea), EDF, or CSV/NPY of samples")
+    _add_fs_lead_args(p)
+
+
+def _add_fs_lead_args(p: argparse.ArgumentParser) -> None:
+    """``--fs`` and ``--lead``: how a recording is read (:func:`ecg_utils.predict.read_input`)."""
+    p.add_argument(
+        "--fs",
+        type=_positive_float,
+        help="sampling rate (Hz) of a NPY file or a CSV without a time column; checked "
+        "against a WFDB/EDF header or a CSV time column (a mismatch is an error)",
+    )
+    p.add_argument(
+        "--lead",
+        help="lead or CSV column name (case-insensitive) or column index (default: MLII, "
+        "else II, else V1, else the first)",
+    )
 
 
 def _annotated(kind: str, extra: dict, args):
@@ -141,7 +165,7 @@ def cmd_download(args) -> int:
 
     cache = args.cache_dir or default_cache_dir()
     if args.source == "physionet":
-        path = download_mitdb(cache, base_url=args.url, progress=not args.quiet)
+        path = download_mitdb(cache, base_url=args.url, progress=_progress(args))
     else:
         path = download_kaggle(args.out or cache / "kaggle")
     print(path)
@@ -154,7 +178,7 @@ def cmd_records(args) -> int:
     cache = args.cache_dir or default_cache_dir()
     found = find_mitdb_dir(cache)
     if found is None and args.download:
-        found = download_mitdb(cache, base_url=args.url, progress=not args.quiet)
+        found = download_mitdb(cache, base_url=args.url, progress=_progress(args))
     if found is None:
         places = ", ".join(str(p) for p in mitdb_candidates(cache))
         raise EcgError(
@@ -397,7 +421,7 @@ def cmd_run(args) -> int:
         cache_dir=cache,
         quick=args.quick,
         seed_weights=seed,
-        progress=not args.quiet,
+        progress=not args.quiet,  # also its epoch lines (tqdm.write), kept in logs
         force=args.force,
         experiments=args.only,
         device=args.device,
@@ -437,7 +461,9 @@ def cmd_predict(args) -> int:
     from .predict import (
         beats_table,
         classify_record,
+        heart_rate_warning,
         plot_strip,
+        plot_window,
         read_input,
         resolve_weights,
         summarize,
@@ -452,7 +478,15 @@ def cmd_predict(args) -> int:
 
     resolve_device(args.device)  # a device that is not there fails before any work
 
+    plot_start = 0.0 if args.plot_start is None else args.plot_start
+    plot_seconds = 20.0 if args.plot_seconds is None else args.plot_seconds
+    if not args.plot and (args.plot_start is not None or args.plot_seconds is not None):
+        raise EcgError("--plot-start and --plot-seconds choose the window of --plot; add --plot")
     kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
+    if args.plot:  # a window outside the recording fails before any output is written
+        if kind == "beats":
+            raise EcgError("--plot needs a recording, not single beats", args.path)
+        plot_window(len(data), fs, plot_start, plot_seconds)
     loaded = with_operating_point(resolve_weights(args.weights), args.sensitivity)
     if kind == "beats":
         from .inference import predict_proba
@@ -485,12 +519,16 @@ def cmd_predict(args) -> int:
     for key in ("lead_note", "units_note"):
         if extra.get(key) and not args.quiet:
             print(f"note: {extra[key]}", file=sys.stderr)
+    warning = heart_rate_warning(table, fs)
+    if warning:
+        print(f"warning: {args.path}: {warning}", file=sys.stderr)
     if args.out:
         write_table(table, args.out)
     if args.plot:
-        if kind == "beats":
-            raise EcgError("--plot needs a recording, not single beats", args.path)
-        plot_strip(data, fs, table, args.plot)
+        name = Path(args.path).with_suffix("").name
+        title = f"{name}, lead {extra['lead']}" if extra.get("lead") else name
+        units = extra.get("units", "mV")
+        plot_strip(data, fs, table, args.plot, plot_seconds, plot_start, title, units)
     print(summarize(table, fs))
     if not args.out:
         print(table.head(10).to_string(index=False))
@@ -504,7 +542,7 @@ def cmd_predict_archive(args, paths: list[Path]) -> int:
 
     if args.out is None:
         raise EcgError("--out FOLDER (or URL) is required for a folder or several recordings")
-    if args.plot:
+    if args.plot or args.plot_start is not None or args.plot_seconds is not None:
         raise EcgError("--plot draws one recording; give a single file")
     if args.device not in ("auto", "cpu"):
         raise EcgError("a folder runs one CPU process per recording; --device is for one file")
@@ -784,8 +822,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="classify each beat alone, without the unsupervised adaptation to the recording "
         "that the weights name",
     )
-    p.add_argument("--fs", type=_positive_float, help="sampling rate (Hz) of a CSV/NPY file")
-    p.add_argument("--lead", help="lead name in a WFDB record (default MLII, else the first)")
+    _add_fs_lead_args(p)
     p.add_argument(
         "--ann", help="use this annotation file's R peaks (e.g. atr) instead of detection"
     )
@@ -793,7 +830,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         help="write the per-beat table as CSV; for an archive, the output folder or fsspec URL",
     )
-    p.add_argument("--plot", type=Path, help="draw the first 20 s with beats coloured by class")
+    p.add_argument("--plot", type=Path, help="draw a strip (PNG) with beats coloured by class")
+    p.add_argument(
+        "--plot-start", type=_non_negative_float, help="--plot: window start in s (default 0)"
+    )
+    p.add_argument(
+        "--plot-seconds", type=_positive_float, help="--plot: window length in s (default 20)"
+    )
     p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (each)")
     p.add_argument(
         "--workers", type=_positive_int, help="archive: parallel recordings (default: the cores)"

@@ -19,7 +19,6 @@ from .beats import (
     CLASS_NAMES,
     FS_BEAT,
     feature_matrix,
-    pick_lead,
     rr_features,
     segment_beats,
     waveform_length,
@@ -287,13 +286,41 @@ def beats_table(peaks: np.ndarray, fs: float | None, proba: np.ndarray) -> pd.Da
     return table
 
 
+HEART_RATE_BPM = (20.0, 300.0)
+"""Median heart rates, in bpm, of a plausible recording; outside them ``--fs`` is wrong."""
+
+
+def median_heart_rate(table: pd.DataFrame, fs: float | None) -> float | None:
+    """Median heart rate in bpm over the beats of a table (None for fewer than two)."""
+    if not fs or len(table) < 2:
+        return None
+    rr = np.diff(table["sample"].to_numpy()) / fs
+    return 60.0 / float(np.median(rr))
+
+
+def heart_rate_warning(table: pd.DataFrame, fs: float | None) -> str | None:
+    """A warning when the median heart rate lies outside :data:`HEART_RATE_BPM`, else None.
+
+    Such a rate over a whole recording means the sampling rate is wrong (a ``--fs`` off
+    by a factor), not the heart.
+    """
+    rate = median_heart_rate(table, fs)
+    lo, hi = HEART_RATE_BPM
+    if rate is None or lo <= rate <= hi:
+        return None
+    return (
+        f"median heart rate {rate:.0f} bpm is outside {lo:g}-{hi:g} bpm: is the sampling "
+        f"rate ({fs:g} Hz) right?"
+    )
+
+
 def summarize(table: pd.DataFrame, fs: float | None) -> str:
     """A short text summary: beats per class and the median heart rate."""
     counts = table["class"].value_counts().reindex(CLASS_NAMES, fill_value=0)
     parts = [f"{len(table)} beats: " + ", ".join(f"{c} {n}" for c, n in counts.items())]
-    if fs and len(table) > 1:
-        rr = np.diff(table["sample"].to_numpy()) / fs
-        parts.append(f"median heart rate {60.0 / np.median(rr):.0f} bpm")
+    rate = median_heart_rate(table, fs)
+    if rate is not None:
+        parts.append(f"median heart rate {rate:.0f} bpm")
     return "; ".join(parts)
 
 
@@ -303,17 +330,84 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
         table.to_csv(handle, index=False, float_format="%.5f")
 
 
+def plot_window(n_samples: int, fs: float, start: float, seconds: float) -> tuple[int, int]:
+    """The samples ``[lo, hi)`` of a strip from ``start`` s lasting ``seconds`` s (cut at
+    the end of a recording of ``n_samples`` samples at ``fs`` Hz).
+
+    Raises
+    ------
+    EcgError
+        When ``seconds`` is not positive or ``start`` lies outside the recording.
+    """
+    duration = n_samples / fs
+    if not (np.isfinite(seconds) and seconds > 0):
+        raise EcgError(f"--plot-seconds must be a positive number of seconds, got {seconds:g}")
+    if not (np.isfinite(start) and 0 <= start < duration):
+        raise EcgError(f"--plot-start {start:g} s is outside the recording (0 to {duration:.1f} s)")
+    lo = int(round(start * fs))
+    return lo, min(n_samples, lo + max(int(round(seconds * fs)), 1))
+
+
+CLASS_TITLES = {
+    "N": "normal",
+    "S": "supraventricular ectopic",
+    "V": "ventricular ectopic",
+    "F": "fusion",
+    "Q": "unclassifiable",
+}
+"""The AAMI classes' names, for legends."""
+
+
 def plot_strip(
-    x: np.ndarray, fs: float, table: pd.DataFrame, path: str | Path, seconds: float = 20.0
+    x: np.ndarray,
+    fs: float,
+    table: pd.DataFrame,
+    path: str | Path,
+    seconds: float = 20.0,
+    start: float = 0.0,
+    title: str | None = None,
+    units: str | None = "mV",
 ) -> Path:
-    """Draw the first ``seconds`` of the signal with each beat marked by its class."""
+    """Draw a window of the signal with each beat marked by its class (PNG, atomically).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples,)
+        The lead classified, at ``fs`` Hz.
+    fs : float
+        Sampling rate in Hz.
+    table : pandas.DataFrame
+        The beat table (:func:`classify_record`): ``sample`` and ``class``.
+    path : path
+        The PNG to write.
+    seconds : float
+        Length of the window in s (cut at the end of the recording).
+    start : float
+        Start of the window in s from the start of the recording.
+    title : str, optional
+        Usually the record's name; the window is added to it.
+    units : str or None
+        The y axis label (``"mV"``; ``"adu"`` for an uncalibrated record).
+
+    Raises
+    ------
+    EcgError
+        When the window is empty: ``seconds`` not positive, ``start`` negative or past
+        the end of the recording.
+    """
     from matplotlib.figure import Figure
 
-    n = min(len(x), int(seconds * fs))
-    t = np.arange(n) / fs
-    fig = Figure(figsize=(12, 3))
+    duration = len(x) / fs
+    if not (np.isfinite(seconds) and seconds > 0):
+        raise EcgError(f"--plot-seconds must be a positive number of seconds, got {seconds:g}")
+    if not (np.isfinite(start) and 0 <= start < duration):
+        raise EcgError(f"--plot-start {start:g} s is outside the recording (0 to {duration:.1f} s)")
+    lo = int(round(start * fs))
+    hi = min(len(x), lo + max(int(round(seconds * fs)), 1))
+    t = np.arange(lo, hi) / fs
+    fig = Figure(figsize=(12, 3.2))
     ax = fig.subplots()
-    ax.plot(t, x[:n], color="0.3", lw=0.8)
+    ax.plot(t, x[lo:hi], color="0.3", lw=0.8)
     colours = dict(
         zip(
             CLASS_NAMES,
@@ -321,15 +415,21 @@ def plot_strip(
             strict=True,
         )
     )
-    shown = table[table["sample"] < n]
+    samples = table["sample"].to_numpy()
+    shown = table[(samples >= lo) & (samples < hi)]
     for name in CLASS_NAMES:
         rows = shown[shown["class"] == name]
         if len(rows):
             s = rows["sample"].to_numpy()
-            ax.scatter(s / fs, x[s], color=colours[name], s=25, label=name, zorder=3)
+            label = f"{name} {CLASS_TITLES[name]} ({len(rows)})"
+            ax.scatter(s / fs, x[s], color=colours[name], s=25, label=label, zorder=3)
+    window = f"{lo / fs:.1f}-{hi / fs:.1f} s"
+    ax.set_title(f"{title}: {window}" if title else window, fontsize=10)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("mV")
-    ax.legend(loc="upper right", ncol=5, fontsize=8)
+    ax.set_ylabel(units or "amplitude")
+    ax.set_xlim(lo / fs, max(hi, lo + 1) / fs)
+    if len(shown):
+        ax.legend(loc="upper right", ncol=5, fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -337,31 +437,60 @@ def plot_strip(
 
 
 def read_input(path: Path, fs: float | None, lead: str | None):
-    """Read a recording for prediction.
+    """Read a recording for prediction, as the ``predict`` command does.
+
+    Parameters
+    ----------
+    path : Path
+        A WFDB record (``.hea``, ``.dat`` or no suffix), an EDF/EDF+ file, a CSV of
+        samples (header row, time column: :mod:`ecg_utils.samples`), a Kaggle-format
+        CSV of beats (188 unnamed columns), or a ``.npy`` array of samples.
+    fs : float or None
+        ``--fs`` in Hz: required for a ``.npy`` and for a CSV without a time column;
+        checked against the header of a WFDB or EDF file and against a CSV's time column
+        (a mismatch is an error).
+    lead : str or None
+        ``--lead``: a lead or column name (case-insensitive) or a column index; None
+        takes MLII, else lead II, else V1, else the first (:func:`~ecg_utils.samples.choose_lead`).
 
     Returns
     -------
     kind : {"record", "samples", "beats"}
-        ``"samples"`` for CSV/NPY files and for EDF files (read with ``wfdb``'s EDF
-        reader, lead picked as in WFDB records, rate from the file).
+        ``"record"`` for WFDB records (annotations can be read), ``"samples"`` for EDF,
+        CSV and NPY files, ``"beats"`` for a Kaggle-format CSV.
     data : ndarray
-        Signal (n_samples,) in mV, or beats (n, 187) for a Kaggle-format CSV.
+        Signal (n_samples,) in mV (``extra["units"]`` says otherwise), or beats
+        (n, 187) for a Kaggle-format CSV.
     fs : float or None
+        Sampling rate in Hz (None for beats).
     extra : dict
-        ``record_path`` for WFDB records (to read annotations), ``lead_note``.
+        ``record_path`` (WFDB records), ``lead`` (name of the lead read), ``lead_note``
+        (which lead was used instead of the default), ``units`` (``"mV"``, ``"adu"``
+        for an uncalibrated WFDB signal, or an EDF dimension kept as it is),
+        ``units_note`` (uncalibrated signals) and ``start_time`` (ISO 8601, from a WFDB
+        or EDF header, or None).
+
+    Raises
+    ------
+    EcgError
+        Naming the file, for anything it cannot read or an option that contradicts it.
     """
+    from .samples import check_given_fs, choose_lead
+
+    path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".hea", "") or path.with_suffix(".hea").exists() and suffix in (".dat",):
-        from .records import UNCALIBRATED_UNITS, lead_names, lead_units, read_signal
+        from .records import UNCALIBRATED_UNITS, lead_names, lead_units, read_header, read_signal
 
         record = path.with_suffix("")
+        info = read_header(record)
+        check_given_fs(fs, info.fs, info.path, "header")
         names = lead_names(record)  # the header picks the lead: only that one is read
-        idx, note = pick_lead(names, lead or "MLII")
-        if lead and note:
-            raise EcgError(f"lead {lead} not in record (leads: {', '.join(names)})", path)
+        idx, note = choose_lead(names, lead, info.path)
         sig, rec_fs, _ = read_signal(record, channels=[idx], allow_uncalibrated=True)
         units = lead_units(record)[idx]
-        extra = {"record_path": record, "lead_note": note, "units": units}
+        extra = {"record_path": record, "lead": names[idx], "lead_note": note, "units": units}
+        extra["start_time"] = info.start
         if units == UNCALIBRATED_UNITS:
             extra["units_note"] = (
                 f"lead {names[idx]} is uncalibrated (ADC gain 0): read in digital units "
@@ -369,52 +498,47 @@ def read_input(path: Path, fs: float | None, lead: str | None):
             )
         return "record", sig[:, 0], rec_fs, extra
     if suffix == ".edf":
-        from .records import read_edf
+        from .records import read_edf, read_edf_header
 
-        sig, rec_fs, names = read_edf(path)
-        idx, note = pick_lead(names, lead or "MLII")
-        if lead and note:
-            raise EcgError(f"lead {lead} not in record (leads: {', '.join(names)})", path)
-        return "samples", sig[:, idx].copy(), rec_fs, {"lead_note": note}
+        header = read_edf_header(path)
+        idx, note = choose_lead(list(header.labels), lead, path)
+        check_given_fs(fs, header.fs[idx], path, "EDF header")
+        sig, rec_fs, names = read_edf(path, channels=[idx])
+        extra = {"lead": names[0], "lead_note": note, "units": header.units[idx]}
+        extra["start_time"] = header.start
+        return "samples", sig[:, 0], rec_fs, extra
     if not path.exists():
         raise EcgError("file not found", path)
     if suffix == ".npy":
-        data = _read_npy(path)
-    elif suffix in (".csv", ".txt"):
-        data = _read_samples_csv(path)
-    else:
+        from .samples import read_npy
+
+        data = read_npy(path)
+        if lead is not None and not lead.strip().isdigit():
+            raise EcgError(
+                f"a .npy has no lead names: give --lead as a column index, not {lead}", path
+            )
+        names = [f"column {i}" for i in range(1 if data.ndim == 1 else data.shape[1])]
+        idx, note = choose_lead(names, lead, path)
+        if fs is None:
+            raise EcgError("--fs is required for a .npy of samples", path)
+        x = data if data.ndim == 1 else data[:, idx]
+        return "samples", x, check_fs(fs, path), {"lead": names[idx], "lead_note": note}
+    if suffix not in (".csv", ".txt"):
         raise EcgError("unsupported file type; give a WFDB record, .edf, .csv or .npy", path)
-    if data.ndim == 2 and data.shape[1] == BEAT_LENGTH + 1 and fs is None:
+    from .samples import read_csv_table
+
+    table = read_csv_table(path)
+    kaggle = not table.header and table.data.shape[1] == BEAT_LENGTH + 1
+    if kaggle and fs is None and lead is None and table.time is None:
         from .sources import load_kaggle_csv
 
         x, _ = load_kaggle_csv(path)
         return "beats", x, None, {}
-    if fs is None:
-        raise EcgError("--fs is required for a file of samples", path)
-    if data.ndim == 2:
-        data = data[:, 0]
-    return "samples", data, fs, {}
-
-
-def _read_npy(path: Path) -> np.ndarray:
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise EcgError(f"not a readable NumPy array: {exc}", path) from exc
-    if data.dtype.kind not in "fiu" or data.ndim not in (1, 2) or data.size == 0:
-        raise EcgError(
-            f"expected a non-empty 1-D or 2-D numeric array, got {data.dtype} {data.shape}", path
-        )
-    return data.astype(np.float64)
-
-
-def _read_samples_csv(path: Path) -> np.ndarray:
-    try:
-        data = pd.read_csv(path, header=None).to_numpy()
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise EcgError(f"cannot parse CSV: {str(exc).splitlines()[0]}", path) from exc
-    if data.dtype.kind not in "fiu":
-        raise EcgError("CSV holds text; expected numbers only (no header)", path)
-    if data.size == 0:
-        raise EcgError("CSV is empty", path)
-    return data.astype(np.float64).squeeze(axis=1) if data.shape[1] == 1 else data
+    idx, note = choose_lead(table.names, lead, path, table.signals)
+    if table.fs is not None:
+        check_given_fs(fs, table.fs, path, f"time column {table.names[table.time]}")
+        fs = table.fs
+    elif fs is None:
+        raise EcgError("--fs is required: the CSV has no time column", path)
+    extra = {"lead": table.names[idx], "lead_note": note}
+    return "samples", table.data[:, idx].copy(), check_fs(fs, path), extra

@@ -70,6 +70,8 @@ class Header:
     fs: float
     sig_len: int | None
     signals: tuple[SignalSpec, ...]
+    start: str | None = None
+    """Base time and date of the record, ISO 8601 (:func:`iso_start`), when it has them."""
 
 
 def read_header(record_path: str | Path) -> Header:
@@ -131,7 +133,27 @@ def read_header(record_path: str | Path) -> Header:
             f"header announces {n_sig} signals but describes {len(signal_lines)}", header
         )
     signals = tuple(_parse_signal(ln, header) for ln in signal_lines[:n_sig])
-    return Header(header, name_field, fs, sig_len, signals)
+    start = _parse_start(fields[4] if len(fields) > 4 else None, fields[5:6])
+    return Header(header, name_field, fs, sig_len, signals, start)
+
+
+def _parse_start(base_time: str | None, base_date: list[str]) -> str | None:
+    """The record line's base time (``HH:MM:SS[.s]``) and date (``DD/MM/YYYY``) as ISO
+    text; None when absent or not readable (wfdb reads the signal without them)."""
+    import datetime as dt
+
+    if base_time is None:
+        return None
+    try:
+        hms = [float(v) for v in base_time.split(":")]
+        while len(hms) < 3:
+            hms.insert(0, 0.0)
+        seconds = hms[2]
+        clock = dt.time(int(hms[0]), int(hms[1]), int(seconds), round(seconds % 1 * 1e6))
+        day = dt.datetime.strptime(base_date[0], "%d/%m/%Y").date() if base_date else None
+    except ValueError:
+        return None
+    return iso_start(day, clock)
 
 
 def _parse_fs(text: str, header: Path) -> float:
@@ -335,52 +357,165 @@ def lead_units(record_path: str | Path) -> list[str]:
     return [s.units if s.calibrated else UNCALIBRATED_UNITS for s in info.signals]
 
 
-def read_edf(path: str | Path) -> tuple[np.ndarray, float, list[str]]:
-    """Read an EDF/EDF+ file's signals in physical units with ``wfdb``'s EDF reader.
+@dataclass(frozen=True)
+class EdfHeader:
+    """The ECG signals of an EDF/EDF+ file, from its header (annotation channels dropped).
+
+    Attributes
+    ----------
+    path : Path
+    labels : tuple of str
+        Signal labels, in file order (``signal<i>`` for a blank label).
+    fs : tuple of float
+        Sampling rate of each signal in Hz.
+    units : tuple of str
+        Units of each signal as :func:`read_edf` returns it: ``"mV"`` for a physical
+        dimension in nV, µV, mV or V (converted), else the file's dimension as it is.
+    start : str or None
+        Start of the recording, ISO 8601 (``2024-05-01T08:30:00``; the time alone when
+        the date is anonymised).
+    """
+
+    path: Path
+    labels: tuple[str, ...]
+    fs: tuple[float, ...]
+    units: tuple[str, ...]
+    start: str | None
+
+
+def _open_edf(path: Path):
+    """The file read by ``edfio`` (data loaded lazily), with its problems as EcgError."""
+    import warnings
+
+    import edfio
+
+    if not path.is_file():
+        raise EcgError("file not found", path)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            edf = edfio.read_edf(path, lazy_load_data=True)
+    except Exception as exc:  # the reader raises many types for malformed files
+        raise EcgError(f"cannot read EDF file: {_one_line(exc)}", path) from exc
+    for w in caught:
+        text = str(w.message)
+        if "truncated" in text or "data records" in text:
+            raise EcgError(f"EDF file is truncated: {text}", path)
+    return edf
+
+
+def _edf_units(dimension: str) -> tuple[float, str]:
+    """Factor to mV and units of an EDF physical dimension (kept when not a voltage)."""
+    factor = _TO_MV.get(dimension.strip().lower().replace("µ", "u").replace("μ", "u"))
+    return (factor, "mV") if factor is not None else (1.0, dimension.strip())
+
+
+def read_edf_header(path: str | Path) -> EdfHeader:
+    """Read the header of an EDF/EDF+ file (``edfio``); no signal is loaded.
+
+    Raises
+    ------
+    EcgError
+        Naming the file when it is missing, not EDF, truncated, or holds no signal
+        besides annotations.
+    """
+    path = Path(path)
+    edf = _open_edf(path)
+    return _edf_header(path, edf)
+
+
+def _edf_header(path: Path, edf) -> EdfHeader:
+    signals = list(edf.signals)  # edfio keeps "EDF Annotations" apart from the signals
+    if not signals:
+        raise EcgError("EDF file holds no signal (annotations only)", path)
+    labels = tuple(str(s.label).strip() or f"signal{i}" for i, s in enumerate(signals))
+    fs = tuple(float(s.sampling_frequency) for s in signals)
+    units = tuple(_edf_units(str(s.physical_dimension))[1] for s in signals)
+    try:
+        day = edf.startdate
+    except ValueError:  # anonymised ("X") or unreadable date
+        day = None
+    try:
+        clock = edf.starttime
+    except ValueError:
+        clock = None
+    return EdfHeader(path, labels, fs, units, iso_start(day, clock))
+
+
+def iso_start(day, clock) -> str | None:
+    """A recording's start as ISO 8601 text from its date and time (either may be None).
+
+    The one rule for WFDB base date/time and EDF start date/time: ``2024-05-01T08:30:00``,
+    the time alone without a date, None without a time.
+    """
+    import datetime as dt
+
+    if clock is None:
+        return None
+    if day is None:
+        return clock.isoformat()
+    return dt.datetime.combine(day, clock).isoformat()
+
+
+def read_edf(
+    path: str | Path, channels: list[int] | None = None
+) -> tuple[np.ndarray, float, list[str]]:
+    """Read an EDF/EDF+ file's signals in physical units with ``edfio``.
+
+    EDF+ annotation channels (``EDF Annotations``) are dropped; any data record
+    duration is read.
 
     Parameters
     ----------
     path : path
         The ``.edf`` file.
+    channels : list of int, optional
+        Indices of the signals to read, as in :attr:`EdfHeader.labels` (annotation
+        channels left out); None reads them all. Only these need to share a rate.
 
     Returns
     -------
     signal : ndarray, shape (n_samples, n_leads), float64
         Samples in mV: signals in µV, nV or V (the file's physical dimension) are
-        converted; any other dimension is kept as it is.
+        converted; any other dimension is kept as it is (:attr:`EdfHeader.units`).
     fs : float
-        Sampling rate in Hz (every signal must share it).
+        Sampling rate in Hz (every signal read must share it).
     names : list of str
         Signal labels, one per column.
 
     Raises
     ------
     EcgError
-        Naming the file when it is missing, unreadable, or its signals have different
-        sampling rates.
+        Naming the file when it is missing, unreadable, truncated, or the signals read
+        have different sampling rates.
     """
-    from wfdb.io.convert.edf import read_edf as wfdb_read_edf
-
     path = Path(path)
-    if not path.is_file():
-        raise EcgError("file not found", path)
-    try:
-        rec = wfdb_read_edf(str(path))
-    except Exception as exc:  # the reader raises many types for malformed files
-        raise EcgError(f"cannot read EDF file: {_one_line(exc)}", path) from exc
-    spf = getattr(rec, "samps_per_frame", None) or [1]
-    if len(set(spf)) > 1:
-        raise EcgError(f"signals have different sampling rates (samples per frame {spf})", path)
-    fs = check_fs(float(rec.fs) * spf[0], path)
-    if rec.p_signal is None or rec.p_signal.ndim != 2 or rec.p_signal.shape[0] == 0:
+    edf = _open_edf(path)
+    info = _edf_header(path, edf)
+    if channels is None:
+        channels = list(range(len(info.labels)))
+    channels = [int(c) for c in channels]
+    if not channels or not all(0 <= c < len(info.labels) for c in channels):
+        raise EcgError(f"channels {channels} out of range for {len(info.labels)} signal(s)", path)
+    rates = sorted({info.fs[c] for c in channels})
+    if len(rates) > 1:
+        listed = ", ".join(f"{info.labels[c]} {info.fs[c]:g} Hz" for c in channels)
+        raise EcgError(f"signals have different sampling rates ({listed}); pick one", path)
+    fs = check_fs(rates[0], path)
+    signals = list(edf.signals)
+    columns = []
+    for c in channels:
+        try:
+            data = np.asarray(signals[c].data, dtype=np.float64)
+        except Exception as exc:
+            problem = f"cannot read EDF signal {info.labels[c]}: {_one_line(exc)}"
+            raise EcgError(problem, path) from exc
+        columns.append(data * _edf_units(str(signals[c].physical_dimension))[0])
+    n = min(len(col) for col in columns)
+    if n == 0:
         raise EcgError("EDF file holds no samples", path)
-    names = [str(n).strip() or f"signal{i}" for i, n in enumerate(rec.sig_name or [])]
-    units = list(rec.units or [])
-    scale = [_TO_MV.get(str(u).strip().lower().replace("µ", "u"), 1.0) for u in units]
-    signal = np.asarray(rec.p_signal, dtype=np.float64)
-    if len(scale) == signal.shape[1]:
-        signal = signal * np.asarray(scale)
-    return signal, fs, names
+    signal = np.stack([col[:n] for col in columns], axis=1)
+    return signal, fs, [info.labels[c] for c in channels]
 
 
 _TO_MV = {"nv": 1e-6, "uv": 1e-3, "mv": 1.0, "v": 1e3}
