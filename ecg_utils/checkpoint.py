@@ -25,7 +25,11 @@ from .models import build_model
 
 @dataclass
 class LoadedModel:
-    """A model in eval mode with its metadata."""
+    """A model in eval mode with its metadata.
+
+    Call :meth:`predict_proba` for class probabilities: ``.model`` itself takes tensors
+    and, for most models, per-beat features as a second input.
+    """
 
     model: nn.Module
     meta: dict = field(default_factory=dict)
@@ -34,6 +38,72 @@ class LoadedModel:
     def feature_set(self) -> str | None:
         """Per-beat feature set the model takes besides the beat (``"rr"``), or None."""
         return self.meta.get("feature_set")
+
+    @property
+    def n_features(self) -> int:
+        """Number of per-beat features the model takes besides each beat (0 for none)."""
+        return int(getattr(self.model, "n_features", 0) or 0)
+
+    def predict_proba(self, beats, features=None, batch_size: int | None = None):
+        """Class probabilities of beats, for every architecture.
+
+        Parameters
+        ----------
+        beats : array_like, shape (n_beats, 187) or (187,)
+            Beats at 120 Hz, scaled to [0, 1] as Kachuee et al. (2018) (the Kaggle
+            CSVs, :func:`ecg_utils.beats.segment_beats`).
+        features : array_like, shape (n_beats, n_features), optional
+            The per-beat features of :attr:`feature_set` (RR intervals, morphology),
+            required when :attr:`n_features` > 0. They come from the recording the beats
+            were cut from: ``ecg_utils.predict.recording_inputs(signal, fs, None, 0,
+            loaded.feature_set)`` returns R peaks, beats and features together.
+        batch_size : int, optional
+            Beats per forward pass (default :data:`ecg_utils.inference.DEFAULT_BATCH_SIZE`).
+
+        Returns
+        -------
+        ndarray, shape (n_beats, 5), float32
+            Probabilities of N, S, V, F, Q (rows sum to 1), at the weights' balanced
+            operating point, each beat on its own (:func:`ecg_utils.classify_record`
+            also adapts to a recording when the weights' metadata says so).
+
+        Raises
+        ------
+        EcgError
+            When the model needs features that were not given (saying which and how to
+            get them), or beats or features have the wrong shape.
+        """
+        import numpy as np
+
+        from .inference import DEFAULT_BATCH_SIZE, predict_proba
+
+        x = np.asarray(beats, dtype=np.float32)
+        x = x[None] if x.ndim == 1 else x
+        if x.ndim != 2 or x.shape[1] != BEAT_LENGTH:
+            raise EcgError(
+                f"beats must have shape (n_beats, {BEAT_LENGTH}) (120 Hz), got {x.shape}"
+            )
+        k = self.n_features
+        if k and features is None:
+            name = self.meta.get("architecture", type(self.model).__name__)
+            raise EcgError(
+                f"this {name} model takes {k} per-beat features ({self.feature_set!r}: RR "
+                "intervals and more, from the recording) besides the beats: classify the "
+                "recording with ecg_utils.classify_record(signal, fs), or get beats and "
+                "features with ecg_utils.predict.recording_inputs(signal, fs, None, 0, "
+                "loaded.feature_set)"
+            )
+        f = None
+        if features is not None:
+            f = np.asarray(features, dtype=np.float32)
+            f = f[None] if f.ndim == 1 else f
+            if not k:
+                raise EcgError("this model takes no per-beat features; leave features out")
+            if f.shape != (len(x), k):
+                raise EcgError(
+                    f"features must have shape ({len(x)}, {k}) for these beats, got {f.shape}"
+                )
+        return predict_proba(self.model, x, f, batch_size or DEFAULT_BATCH_SIZE)
 
 
 def metadata_path(weights: str | Path) -> Path:

@@ -175,3 +175,77 @@ def test_equal_weights_give_equal_files(tmp_path):
     save_model(model, a, {"architecture": "ecg1dcnn", "model_args": {}})
     save_model(model, b, {"architecture": "ecg1dcnn", "model_args": {}})
     assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+# --------------------------------------------------------------------------- predict_proba
+
+
+def _beats(n=40):
+    """``n`` beats of the synthetic record's shape (in [0, 1], 187 samples at 120 Hz)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    t = np.arange(BEAT_LENGTH)
+    beats = np.exp(-0.5 * ((t - 10) / 3.0) ** 2) + 0.05 * rng.random((n, BEAT_LENGTH))
+    return (beats / beats.max(axis=1, keepdims=True)).astype("float32")
+
+
+def _check_proba(proba, n):
+    import numpy as np
+
+    assert proba.shape == (n, 5) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_predict_proba_of_the_committed_ecg1dcnn():
+    import numpy as np
+    from conftest import ROOT
+
+    from ecg_utils.inference import predict_proba
+
+    loaded = load_model(ROOT / "ecg_cnn.pth")
+    assert loaded.n_features == 0
+    beats = _beats()
+    proba = loaded.predict_proba(beats)
+    _check_proba(proba, len(beats))
+    np.testing.assert_array_equal(proba, predict_proba(loaded.model, beats))
+    _check_proba(loaded.predict_proba(beats[0]), 1)  # one beat
+    with pytest.raises(EcgError, match="no per-beat features"):
+        loaded.predict_proba(beats, np.zeros((len(beats), 6)))
+    with pytest.raises(EcgError, match=r"shape \(n_beats, 187\)"):
+        loaded.predict_proba(beats[:, :100])
+
+
+def test_predict_proba_of_a_resnet_with_features_needs_them(saved):
+    import numpy as np
+
+    from ecg_utils.inference import predict_proba
+
+    _, path = saved
+    loaded = load_model(path)
+    beats = _beats()
+    with pytest.raises(EcgError) as err:
+        loaded.predict_proba(beats)
+    text = str(err.value)
+    assert "6 per-beat features ('rr'" in text and "ecg_utils.classify_record" in text, text
+    features = np.random.default_rng(1).random((len(beats), 6)).astype("float32")
+    proba = loaded.predict_proba(beats, features)
+    _check_proba(proba, len(beats))
+    np.testing.assert_array_equal(proba, predict_proba(loaded.model, beats, features))
+    with pytest.raises(EcgError, match=r"features must have shape \(40, 6\)"):
+        loaded.predict_proba(beats, features[:, :3])
+
+
+@pytest.mark.parametrize("name", ["product", "interpatient"])
+def test_predict_proba_of_the_shipped_ensembles_from_a_recording(synthetic_record, name):
+    from conftest import ROOT
+
+    from ecg_utils.predict import recording_inputs
+
+    loaded = load_model(ROOT / "ecg_utils" / "weights" / f"{name}.pth")
+    assert loaded.meta["architecture"] == "ensemble" and loaded.n_features > 0
+    rec = synthetic_record(seconds=20, leads=("MLII",))
+    peaks, beats, features = recording_inputs(rec.signal, rec.fs, None, 0, loaded.feature_set)
+    with pytest.raises(EcgError, match="recording_inputs"):
+        loaded.predict_proba(beats)
+    _check_proba(loaded.predict_proba(beats, features), len(peaks))
