@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import tmp_files
@@ -20,8 +23,12 @@ from ecg_utils.report import (
 )
 from ecg_utils.report.kaggle import kaggle_target_rows, section_strong_model
 from ecg_utils.report.model_choice import _choice_versus_test
-from ecg_utils.report.reproducibility import training_time_text
+from ecg_utils.report.reproducibility import commit_text, training_time_text
+from ecg_utils.report.speed import section_inference_speed
 from ecg_utils.report.targets import _s_target_note
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURE = re.compile(r"!\[[^\]]*\]\((figures/[^)\s]+)\)")
 
 
 @pytest.fixture
@@ -280,3 +287,94 @@ def test_strong_model_section_sets_intra_patient_strength_against_new_patients()
     rows = {goal: (measured, ok) for goal, measured, ok in kaggle_target_rows(results)}
     assert [ok for _, ok in rows.values()] == [True, True, False]
     assert section_strong_model({}) == "" and kaggle_target_rows({}) == []
+
+
+# ------------------------------------------------------------- issue 21, item 9
+
+
+def test_report_links_only_figures_that_exist(results, tmp_path, quick_study):
+    shutil.copytree(quick_study / "figures", tmp_path / "figures")
+    first = write_report(results, tmp_path / "report.md").read_text()
+    linked = FIGURE.findall(first)
+    assert linked and all((tmp_path / f).is_file() for f in linked)
+    (tmp_path / linked[0]).unlink()  # a figure the study did not draw
+    text = write_report(results, tmp_path / "report.md").read_text()
+    assert linked[0] not in FIGURE.findall(text)
+    assert f"*Not generated: `{linked[0]}`" in text
+    assert all((tmp_path / f).is_file() for f in FIGURE.findall(text))
+
+
+def test_committed_report_links_only_committed_figures():
+    text = render_report(load_results(ROOT / "results"), ROOT / "figures")
+    missing = [f for f in FIGURE.findall(text) if not (ROOT / f).is_file()]
+    assert FIGURE.findall(text) and missing == []
+
+
+def _bench_model(weights: str, methods: tuple[str, ...]) -> dict:
+    table = [
+        {"method": m, "batch": 256, "beats_per_s": 1000 * (i + 1), "efficiency": 0.5,
+         "speedup_vs_seed_loop": 1.0 + i}
+        for i, m in enumerate(methods)
+    ]  # fmt: skip
+    return {"weights": weights, "architecture": "ecg1dcnn", "flops_per_beat": 2_743_360,
+            "n_beats": 16_384, "table": table}  # fmt: skip
+
+
+def test_inference_tables_say_which_weights_and_which_methods():
+    results = {
+        "fidelity": {"weights": "../shared/seed/ecg_cnn.pth"},
+        "shipped": {"ecg_cnn.pth": "distill_kaggle", "ecg_utils/weights/interpatient.pth": "x"},
+        "bench_inference": {
+            "sgemm_flops": 2.3e11,
+            "load_average_before": [1.0],
+            "load_average_after": [1.0],
+            "models": [
+                _bench_model("/m/shared/seed/ecg_cnn.pth", ("seed-loop", "predict_proba", "x")),
+                _bench_model("/m/main/ecg_cnn.pth", ("seed-loop", "predict_proba")),
+                _bench_model("/m/main/ecg_utils/weights/interpatient.pth", ("seed-loop",)),
+                _bench_model("/elsewhere/ecg_cnn_v2.pth", ("seed-loop",)),
+            ],
+        },
+    }
+    titles = [line for line in section_inference_speed(results).splitlines() if "MFLOP" in line]
+    assert len(set(titles)) == 4, titles
+    assert titles[0].startswith("The seed's published `ecg_cnn.pth`, every method (")
+    assert titles[1].startswith("The repository's shipped `ecg_cnn.pth`, the main methods (")
+    assert "shipped `ecg_utils/weights/interpatient.pth`" in titles[2]
+    assert titles[3].startswith("`/elsewhere/ecg_cnn_v2.pth`, the main methods")
+
+
+def test_commit_is_named_without_a_misleading_uncommitted_changes_phrase():
+    commit = "65049ddd6ca41fcc764e31837b9c7e10529e4c5d"
+    clean = commit_text({"git_commit": commit, "git_dirty": False})
+    assert clean == f"`{commit}`"
+    dirty = commit_text({"git_commit": commit, "git_dirty": True})  # which files: unknown
+    assert dirty.startswith(f"`{commit}` (") and "uncommitted changes" not in dirty
+    assert "does not record which" in dirty
+    outputs = ["report.md", "README.md", "results/study.json", "figures/x.png", "ecg_cnn.pth"]
+    assert commit_text({"git_commit": commit, "git_dirty": True, "git_changed": outputs}) == (
+        f"`{commit}`"
+    )
+    code = commit_text({"git_commit": commit, "git_dirty": True, "git_changed": [*outputs, "a.py"]})
+    assert code == f"`{commit}` with uncommitted changes to `a.py`"
+    assert commit_text({}) == "`unknown`"
+    env = {"python": "3.11", "platform": "Linux", "packages": {}, "git_commit": commit}
+    study = {"quick": False, "seconds": 8.0, "environment": {**env, "git_dirty": True}}
+    text = render_report({"study": study})
+    assert f"that call at git commit `{commit}` (" in text and "uncommitted" not in text
+
+
+def test_a_second_write_report_leaves_unchanged_files_untouched(results, tmp_path):
+    report, readme = tmp_path / "report.md", tmp_path / "README.md"
+    readme.write_text("# x\n<!-- results:start -->\nOLD BLOCK\n<!-- results:end -->\ntail\n")
+    write_report(results, report, readme)
+    assert "OLD BLOCK" not in readme.read_text() and report.is_file()
+    past = 1_000_000_000_000_000_000  # ns: any rewrite would move the mtime off it
+    for path in (report, readme):
+        os.utime(path, ns=(past, past))
+    write_report(results, report, readme)
+    assert report.stat().st_mtime_ns == past and readme.stat().st_mtime_ns == past
+    report.write_text("stale")
+    write_report(results, report, readme)
+    assert report.read_text() != "stale" and readme.stat().st_mtime_ns == past
+    assert tmp_files(tmp_path) == []

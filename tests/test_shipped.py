@@ -18,7 +18,7 @@ RESULTS = ROOT / "results"
 
 
 def test_report_is_generated_from_the_committed_results():
-    expected = render_report(load_results(RESULTS))
+    expected = render_report(load_results(RESULTS), ROOT / "figures")  # as write_report
     assert (ROOT / "report.md").read_text(encoding="utf-8") == expected, (
         "report.md differs from its results: run `python -m ecg_utils report --readme README.md`"
     )

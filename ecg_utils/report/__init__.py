@@ -14,11 +14,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._io import EcgError, write_text_atomic
+from .._io import EcgError
 from .archive import section_archive_speed
 from .calibration import section_calibration
 from .closing import LIMITATIONS, REFERENCES
-from .common import experiments, load_results, se_ppv, shipped_name
+from .common import (
+    experiments,
+    link_existing_figures,
+    load_results,
+    se_ppv,
+    shipped_name,
+    write_if_changed,
+)
 from .dataset import section_dataset
 from .detection import section_detected_peaks, section_detection
 from .explanations import section_explanations
@@ -57,8 +64,13 @@ __all__ = [
 ]
 
 
-def render_report(results: dict) -> str:
-    """The whole report as Markdown."""
+def render_report(results: dict, figures_dir: str | Path | None = None) -> str:
+    """The whole report as Markdown.
+
+    ``figures_dir`` is the folder the report's ``figures/...`` links resolve to (the
+    ``figures`` folder beside ``report.md``): a figure missing from it gets a note
+    instead of a link. None links every figure the sections name, unchecked.
+    """
     parts = [
         "# ECG heartbeat classification on MIT-BIH: report",
         "",
@@ -89,7 +101,8 @@ def render_report(results: dict) -> str:
         LIMITATIONS,
         REFERENCES,
     ]
-    return "\n".join(p for p in parts if p is not None).rstrip() + "\n"
+    text = "\n".join(p for p in parts if p is not None).rstrip() + "\n"
+    return link_existing_figures(text, figures_dir)
 
 
 def write_report(
@@ -97,8 +110,13 @@ def write_report(
 ) -> Path:
     """Render ``report.md`` from ``results_dir`` and write it atomically.
 
-    When ``readme`` is given, its results block (between ``README_START`` and
-    ``README_END``) is regenerated from the same results.
+    The report links only figures that exist in the ``figures`` folder beside ``path``
+    (see :func:`render_report`). When ``readme`` is given, its results block (between
+    ``README_START`` and ``README_END``) is regenerated from the same results.
+
+    Each file is written only when its content changes: a report or README that already
+    holds the generated text is left untouched (mtime included), so regenerating from
+    unchanged results leaves the working tree as it was.
 
     Raises
     ------
@@ -109,14 +127,14 @@ def write_report(
     """
     results = load_results(results_dir)
     try:
-        text = render_report(results)
+        text = render_report(results, Path(path).parent / "figures")
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise EcgError(
             f"results files are incomplete or from another version ({type(exc).__name__}: "
             f"{exc}); rerun the study",
             results_dir,
         ) from None
-    write_text_atomic(path, text)
+    write_if_changed(path, text)
     if readme is not None:
         update_readme(readme, results)
     return Path(path)

@@ -5,9 +5,10 @@ shipped models and Markdown table cells.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-from .._io import EcgError
+from .._io import EcgError, write_text_atomic
 from ..evaluation import fmt_pct
 from ..experiments import default_experiments
 
@@ -98,3 +99,41 @@ OOF_COLUMNS = ("out-of-fold S Se / +P (%)", "out-of-fold V Se / +P (%)")
 """Column headings of pooled out-of-fold S and V figures."""
 DS2_COLUMNS = ("DS2 S Se / +P (%)", "DS2 V Se / +P (%)")
 """Column headings of S and V figures on DS2 (the benchmark's test records)."""
+
+
+FIGURE_LINK = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<target>figures/[^)\s]+)\)$", re.MULTILINE)
+"""A figure of the report: an image on a line of its own, linked under ``figures/``."""
+
+
+def link_existing_figures(text: str, figures_dir: str | Path | None) -> str:
+    """``text`` with each figure line whose file is missing from ``figures_dir`` replaced
+    by a note naming the file (no link); unchanged when ``figures_dir`` is None.
+
+    Sections link the figures the study should have drawn; a study may not have drawn
+    one (a model without test beats has no Grad-CAM figure), so existence is checked
+    where the report is written rather than assumed.
+    """
+    if figures_dir is None:
+        return text
+    folder = Path(figures_dir)
+
+    def keep_or_note(match: re.Match) -> str:
+        target = match["target"]
+        if (folder / target.removeprefix("figures/")).is_file():
+            return match[0]
+        return f"*Not generated: `{target}` ({match['alt']}).*"
+
+    return FIGURE_LINK.sub(keep_or_note, text)
+
+
+def write_if_changed(path: str | Path, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically unless the file already holds exactly that
+    text (then it is left alone, mtime included). True when the file was written."""
+    path = Path(path)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass  # missing or unreadable: write it
+    write_text_atomic(path, text)
+    return True

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._io import write_text_atomic
 from ..evaluation import fmt_pct
 from ..experiments import PRODUCT_TARGET, UNSEEN_PATIENT_TARGET
 from .adaptation import kept_product_out_of_fold
 from .archive import readme_archive_line
-from .common import experiments, se_ppv, shipped_name
+from .common import experiments, se_ppv, shipped_name, write_if_changed
 from .reproducibility import training_time_text
 
 README_START = "<!-- results:start -->"
@@ -101,7 +100,8 @@ def _readme_speed(results: dict) -> list[str]:
 
 
 def update_readme(readme: str | Path, results: dict) -> None:
-    """Replace the README's generated results block (between the markers)."""
+    """Replace the README's generated results block (between the markers); the file is
+    rewritten only when that changes its text."""
     path = Path(readme)
     if not path.exists():
         return
@@ -111,5 +111,4 @@ def update_readme(readme: str | Path, results: dict) -> None:
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     new = f"{head}{README_START}\n{readme_summary(results)}{README_END}{tail}"
-    if new != text:
-        write_text_atomic(path, new)
+    write_if_changed(path, new)
