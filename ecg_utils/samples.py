@@ -20,11 +20,10 @@ import pandas as pd
 from ._io import FS_MAX, FS_MIN, EcgError, check_fs
 from .beats import lead_key, pick_lead
 
-TIME_COLUMNS: dict[str, float] = {
+TIME_COLUMNS: dict[str, float | None] = {
+    **dict.fromkeys(("time", "t", "elapsed", "elapsed_time", "timestamp"), None),
     **dict.fromkeys(
         (
-            "time",
-            "t",
             "s",
             "sec",
             "secs",
@@ -34,10 +33,7 @@ TIME_COLUMNS: dict[str, float] = {
             "time_sec",
             "time_secs",
             "time_seconds",
-            "elapsed",
             "elapsed_s",
-            "elapsed_time",
-            "timestamp",
             "timestamp_s",
         ),
         1.0,
@@ -57,7 +53,9 @@ TIME_COLUMNS: dict[str, float] = {
     ),  # fmt: skip
 }
 """Column names (lower case, brackets and spaces as ``_``: ``"Time (s)"`` is ``time_s``)
-taken for a time axis, and the factor from their unit to seconds."""
+taken for a time axis, and the factor from their unit to seconds. None (no unit in the
+name, as for an unnamed uniform column): seconds, or milliseconds when seconds give no
+ECG sampling rate and milliseconds do (the two ranges do not overlap)."""
 INDEX_COLUMNS = frozenset({"sample", "samples", "sample_index", "index", "idx", "n", "i"})
 """Column names taken for a sample counter: neither time nor ECG."""
 FS_TOLERANCE = 0.01
@@ -198,8 +196,8 @@ def _time_columns(data: np.ndarray, names: list[str] | None, path: Path):
             "missing samples)",
             path,
         )
-    scale = TIME_COLUMNS.get(_column_key(names[col])) if names and col in named else None
-    if scale is None:  # unnamed: seconds, or milliseconds when seconds give no ECG rate
+    scale = TIME_COLUMNS[_column_key(names[col])] if col in named else None
+    if scale is None:  # no unit: seconds, or milliseconds when seconds give no ECG rate
         in_ms = FS_MIN <= 1e3 / step <= FS_MAX and not FS_MIN <= 1.0 / step <= FS_MAX
         scale = 1e-3 if in_ms else 1.0
     fs = 1.0 / (step * scale)
@@ -217,8 +215,8 @@ def _time_columns(data: np.ndarray, names: list[str] | None, path: Path):
 def _uniform_step(values: np.ndarray) -> float | None:
     """The step of a strictly increasing column on a uniform grid, else None.
 
-    Every value must lie within half a step of ``first + i * step``: text rounding of
-    the times passes, a missing or repeated sample does not.
+    Every value, and every difference, must lie within half a step of ``first + i *
+    step`` and ``step``: text rounding of the times passes, a missing sample does not.
     """
     n = len(values)
     if n < 3 or not np.all(np.isfinite(values)):
@@ -228,7 +226,8 @@ def _uniform_step(values: np.ndarray) -> float | None:
         return None
     step = (values[-1] - values[0]) / (n - 1)
     grid = values[0] + step * np.arange(n)
-    return float(step) if np.max(np.abs(values - grid)) <= 0.5 * step else None
+    on_grid = np.max(np.abs(values - grid)) <= 0.5 * step
+    return float(step) if on_grid and np.all(np.abs(diffs - step) < 0.5 * step) else None
 
 
 def choose_lead(
