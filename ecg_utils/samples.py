@@ -56,8 +56,8 @@ TIME_COLUMNS: dict[str, float | None] = {
 taken for a time axis, and the factor from their unit to seconds. None (no unit in the
 name, as for an unnamed uniform column): seconds, or milliseconds when seconds give no
 ECG sampling rate and milliseconds do (the two ranges do not overlap)."""
-INDEX_COLUMNS = frozenset({"sample", "samples", "sample_index", "index", "idx", "n", "i"})
-"""Column names taken for a sample counter: neither time nor ECG."""
+INDEX_COLUMNS = frozenset({"sample", "samples", "sample_index", "index", "idx"})
+"""Column names taken for a sample counter: neither time nor ECG (not ``i``: lead I)."""
 FS_TOLERANCE = 0.01
 """Largest relative difference between ``--fs`` and a time column's rate (text rounding)."""
 

@@ -406,3 +406,131 @@ def test_cli_on_an_uncalibrated_record_reads_digital_units(capsys, synthetic_rec
     assert len(adu) == len(rec.beat_samples)
     assert adu["sample"].tolist() == mv["sample"].tolist()  # scale-free: same beats
     assert adu["class"].tolist() == mv["class"].tolist()
+
+
+def twelve_lead(synthetic_record, **kwargs):
+    """A synthetic 12-lead WFDB record (lead ``i`` has amplitude ``1 / (i + 1)`` mV)."""
+    leads = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+    return synthetic_record(seconds=10, leads=leads, **kwargs)
+
+
+def test_twelve_leads_default_to_lead_ii_and_lead_names_ignore_case(synthetic_record, tmp_path):
+    from ecg_utils.predict import read_input
+
+    rec = twelve_lead(synthetic_record)
+    kind, x, fs, extra = read_input(rec.file("hea"), None, None)
+    assert (kind, fs, extra["lead"]) == ("record", 360.0, "II")
+    assert "using II" in extra["lead_note"]
+    np.testing.assert_allclose(x, rec.signal[:, 1], atol=2e-3)
+    _, x, _, extra = read_input(rec.file("hea"), None, "v1")
+    assert (extra["lead"], extra["lead_note"]) == ("V1", None)
+    np.testing.assert_allclose(x, rec.signal[:, 6], atol=2e-3)
+    edf = tmp_path / "twelve.edf"
+    import edfio
+
+    signals = [edfio.EdfSignal(rec.signal[:, i], 360, label=f"ECG {n}", physical_dimension="mV")
+               for i, n in enumerate(("I", "II", "V1"))]  # fmt: skip
+    edfio.Edf(signals).write(edf)
+    for lead, want in ((None, 1), ("v1", 2), ("Ecg I", 0)):
+        _, x, _, extra = read_input(edf, None, lead)
+        np.testing.assert_allclose(x, rec.signal[:, want], atol=1e-3)
+    path = tmp_path / "twelve.csv"
+    pd.DataFrame({"time": np.arange(3600) / 360, "I": rec.signal[:, 0], "II": rec.signal[:, 1]}
+                 ).to_csv(path, index=False)  # fmt: skip
+    _, x, fs, extra = read_input(path, None, None)
+    assert (fs, extra["lead"]) == (pytest.approx(360.0), "II")
+    _, x, _, extra = read_input(path, None, "i")
+    np.testing.assert_allclose(x, rec.signal[:, 0], atol=1e-6)
+
+
+def test_csv_with_a_header_row_and_a_time_column(capsys, tmp_path, synthetic_record):
+    rec = synthetic_record(seconds=20, leads=("MLII",))
+    frame = pd.DataFrame({"time_s": np.arange(len(rec.signal)) / rec.fs, "MLII": rec.signal[:, 0]})
+    frame.to_csv(tmp_path / "x.csv", index=False, float_format="%.6f")
+    runs = {}
+    options = {"inferred": (), "lead name": ("--lead", "mlii"), "lead index": ("--lead", "1"),
+               "fs given": ("--fs", "360")}  # fmt: skip
+    for name, argv in options.items():
+        rc, out, err = run_main(capsys, "predict", tmp_path / "x.csv", "--weights", ECG_CNN,
+                                "--out", tmp_path / f"{name}.csv", *argv)  # fmt: skip
+        assert rc == 0, err
+        runs[name] = pd.read_csv(tmp_path / f"{name}.csv")
+    assert runs["inferred"]["sample"].tolist() == rec.beat_samples.tolist()
+    for table in runs.values():
+        assert table.equals(runs["inferred"])
+    cases = [
+        (("--fs", "250"), "--fs 250 Hz contradicts the time column time_s (360 Hz)"),
+        (("--lead", "0"), "--lead 0 is the time_s column"),
+        (("--lead", "V1"), "lead V1 not in record (leads: MLII)"),
+    ]
+    for argv, message in cases:
+        rc, _, err = run_main(capsys, "predict", tmp_path / "x.csv", "--weights", ECG_CNN, *argv)
+        assert_one_error_line(rc, err, str(tmp_path / "x.csv"), message)
+    frame.insert(1, "ms", frame["time_s"] * 1000)
+    frame.to_csv(tmp_path / "two.csv", index=False)
+    rc, _, err = run_main(capsys, "predict", tmp_path / "two.csv", "--weights", ECG_CNN)
+    assert_one_error_line(rc, err, "two.csv", "two time columns")
+
+
+def test_fs_and_lead_options_are_checked_not_ignored(capsys, synthetic_record, tmp_path):
+    rec = synthetic_record(seconds=10)
+    hea = rec.file("hea")
+    rc, _, err = run_main(capsys, "predict", hea, "--weights", ECG_CNN, "--fs", "360")
+    assert rc == 0, err  # the header's own rate
+    rc, _, err = run_main(capsys, "predict", hea, "--weights", ECG_CNN, "--fs", "250")
+    assert_one_error_line(rc, err, str(hea), "--fs 250 Hz contradicts the header (360 Hz)")
+    np.save(tmp_path / "two.npy", rec.signal)
+    rc, _, err = run_main(capsys, "predict", tmp_path / "two.npy", "--fs", "360", "--lead",
+                          "MLII", "--weights", ECG_CNN)  # fmt: skip
+    assert_one_error_line(rc, err, "two.npy", "a .npy has no lead names")
+    rc, _, err = run_main(capsys, "predict", tmp_path / "two.npy", "--fs", "360", "--lead", "1",
+                          "--weights", ECG_CNN, "--out", tmp_path / "v1.csv")  # fmt: skip
+    assert rc == 0, err
+
+
+def test_implausible_heart_rate_warns_of_a_wrong_fs(capsys, synthetic_record, tmp_path):
+    from ecg_utils.predict import heart_rate_warning
+
+    rec = synthetic_record(seconds=60, leads=("MLII",), noise=0.0)  # no noise to detect
+    np.save(tmp_path / "x.npy", rec.signal[:, 0])
+    rc, _, err = run_main(capsys, "predict", tmp_path / "x.npy", "--fs", "360", "--weights",
+                          ECG_CNN)  # fmt: skip
+    assert rc == 0 and "warning" not in err, err  # 75 bpm
+    rc, _, err = run_main(capsys, "predict", tmp_path / "x.npy", "--fs", "60", "--weights",
+                          ECG_CNN)  # fmt: skip
+    assert rc == 0, err
+    assert "warning: " in err and "bpm is outside 20-300 bpm" in err and "(60 Hz)" in err, err
+    table = pd.DataFrame({"sample": [0, 100, 200]})
+    assert heart_rate_warning(table, 100.0) is None  # 60 bpm
+    assert "1200 bpm" in heart_rate_warning(table, 2000.0)
+
+
+def test_plot_window_options(capsys, synthetic_record, tmp_path, monkeypatch):
+    from ecg_utils import predict as predict_module
+
+    rec = synthetic_record(seconds=30, leads=("MLII",))
+    uncalibrate(rec.file("hea"))
+    drawn = {}
+    real = predict_module.plot_strip
+    monkeypatch.setattr(predict_module, "plot_strip",
+                        lambda *a, **k: drawn.update(args=a) or real(*a, **k))  # fmt: skip
+    png = tmp_path / "strip.png"
+    argv = ("predict", rec.file("hea"), "--weights", ECG_CNN, "--plot", png)
+    rc, _, err = run_main(capsys, *argv, "--plot-start", "12.5", "--plot-seconds", "5")
+    assert rc == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn["args"][4:] == (5.0, 12.5, "syn, lead MLII", "adu")
+    assert predict_module.plot_window(10800, 360.0, 12.5, 5) == (4500, 6300)
+    assert predict_module.plot_window(10800, 360.0, 28, 5) == (10080, 10800)  # cut at the end
+    png.unlink()
+    cases = [
+        (("--plot-start", "40"), "--plot-start 40 s is outside the recording (0 to 30.0 s)"),
+        (("--plot-start", "-1"), "--plot-start"),
+        (("--plot-seconds", "0"), "--plot-seconds"),
+    ]
+    for extra, message in cases:
+        rc, _, err = run_main(capsys, *argv, *extra)
+        assert_one_error_line(rc, err, message)
+        assert not png.exists()
+    rc, _, err = run_main(capsys, *argv[:4], "--plot-seconds", "5")
+    assert_one_error_line(rc, err, "add --plot")
