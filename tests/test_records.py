@@ -301,3 +301,46 @@ def test_uncalibrated_lead_beside_a_calibrated_one(synthetic_record):
     np.testing.assert_allclose(both[:, 0], mv[:, 0] * gain + baseline, atol=1e-6)  # adu
     second, _, _ = read_signal(rec.path, channels=[1])  # a calibrated lead alone reads
     np.testing.assert_array_equal(second[:, 0], mv[:, 1])
+
+
+def _edf_plus_by_pyedflib(path, x, fs):
+    """An EDF+ file with an annotation and 2 s data records, written by pyedflib."""
+    pyedflib = pytest.importorskip("pyedflib", reason="pyedflib (an EDF writer) not installed")
+    writer = pyedflib.EdfWriter(str(path), 1, file_type=pyedflib.FILETYPE_EDFPLUS)
+    writer.setSignalHeaders([{"label": "ECG II", "dimension": "uV", "sample_frequency": fs,
+                              "physical_max": 5000, "physical_min": -5000,
+                              "digital_max": 32767, "digital_min": -32768}])  # fmt: skip
+    writer.setDatarecordDuration(2.0)
+    writer.writeSamples([x * 1000.0])
+    writer.writeAnnotation(1.0, -1, "start")
+    writer.close()
+
+
+def _edf_plus_by_edfio(path, x, fs):
+    """An EDF+C file with an annotation, written by edfio."""
+    import edfio
+
+    signal = edfio.EdfSignal(x, sampling_frequency=fs, label="ECG II", physical_dimension="mV")
+    edfio.Edf([signal], annotations=[edfio.EdfAnnotation(1.0, None, "start")]).write(path)
+
+
+@pytest.mark.parametrize("writer", [_edf_plus_by_pyedflib, _edf_plus_by_edfio])
+def test_edf_plus_with_annotations_reads(synthetic_record, tmp_path, writer):
+    from ecg_utils.predict import read_input
+    from ecg_utils.records import read_edf, read_edf_header
+
+    rec = synthetic_record(seconds=10, leads=("MLII",))
+    mv, _, _ = read_signal(rec.path)
+    edf = tmp_path / "plus.edf"
+    writer(edf, mv[:, 0], 360)
+    header = read_edf_header(edf)
+    assert (header.labels, header.fs, header.units) == (("ECG II",), (360.0,), ("mV",))
+    sig, fs, names = read_edf(edf)  # the annotation channel is dropped
+    assert (sig.shape[1], fs, names) == (1, 360.0, ["ECG II"])
+    np.testing.assert_allclose(sig[: len(mv), 0], mv[:, 0], atol=2e-3)
+    kind, x, x_fs, extra = read_input(edf, None, None)  # "ECG II" for lead II, no note
+    assert (kind, x_fs, extra["lead"], extra["lead_note"]) == ("samples", 360.0, "ECG II", None)
+    truncated = tmp_path / "cut.edf"
+    truncated.write_bytes(edf.read_bytes()[:-500])
+    with pytest.raises(EcgError, match="cut.edf: EDF file is truncated"):
+        read_edf(truncated)
