@@ -419,3 +419,27 @@ def test_evaluate_json_on_the_real_data(tmp_path, mitdb_dir, seed_weights):
     metrics = check_metrics_json(out, "kaggle")
     assert metrics["n_beats"] == 21_890  # 20 % of 109,446 beats
     assert metrics["accuracy"] > 0.9  # the seed's weights recognise our rebuilt beats
+
+
+def test_archive_summary_has_start_time_units_and_weights(capsys, tmp_path):
+    import pandas as pd
+    from conftest import write_record
+
+    pytest.importorskip("pyarrow", reason="predict over folders needs the archive extra")
+    rec = write_record(tmp_path / "in", "rec", seconds=20, leads=("MLII",))
+    lines = rec.file("hea").read_text().splitlines()
+    fields = lines[0].split()[:4]
+    lines[0] = " ".join([*fields, "08:30:00", "01/05/2024"])  # base time and date
+    gain = lines[1].split()[2]  # "200(-1893)/mV": uncalibrated as "0(-1893)/mV"
+    lines[1] = lines[1].replace(gain, "0" + gain[gain.index("(") :], 1)
+    rec.file("hea").write_text("\n".join(lines) + "\n")
+    weights = ROOT / "ecg_cnn.pth"
+    argv = ("predict", tmp_path / "in", "--out", tmp_path / "out", "--workers", "1")
+    rc, _, err = run_main(capsys, *argv, "--weights", weights)
+    assert rc == 0, err
+    row = pd.read_csv(tmp_path / "out" / "summary.csv").iloc[0]
+    assert (row["start_time"], row["units"], row["weights"]) == (
+        "2024-05-01T08:30:00",
+        "adu",
+        str(weights.resolve()),
+    )
