@@ -473,12 +473,20 @@ def _classify(recording: Recording, options: ArchiveOptions):
     import torch
 
     from .holter import table_summary
-    from .predict import classify_record, heart_rate_warning, read_input
+    from .predict import (
+        classify_record,
+        heart_rate_warning,
+        read_input,
+        resolve_weights,
+        wants_two_leads,
+        with_other_lead,
+    )
     from .quality import noisy_intervals
 
     torch.set_num_threads(options.threads)
     path = Path(recording.path)
-    kind, x, fs, extra = read_input(path, options.fs, options.lead)
+    loaded = resolve_weights(options.weights)
+    kind, x, fs, extra = read_input(path, options.fs, options.lead, wants_two_leads(loaded))
     if kind == "beats":
         raise EcgError("a CSV of single beats (Kaggle format) is not a recording", path)
     peaks = None
@@ -490,10 +498,10 @@ def _classify(recording: Recording, options: ArchiveOptions):
             raise EcgError("--ann needs a WFDB record", path)
         peaks, _ = annotated_beats(*read_annotations(extra["record_path"], options.ann))
     table = classify_record(
-        x,
+        with_other_lead(x, extra),
         fs,
         r_peaks=peaks,
-        weights=options.weights,
+        weights=loaded,
         sensitivity=options.sensitivity,
         adaptation=options.adaptation,
         device="cpu",  # one process (or Dask worker) per recording, each on its own core

@@ -304,6 +304,11 @@ def cmd_evaluate(args) -> int:
         if args.device not in ("auto", "cpu"):
             raise EcgError("--protocol patient-specific runs on the CPU; leave out --device")
         return _evaluate_patient_specific(args, loaded)
+    if args.protocol == "svdb-dev":
+        from .svdb import evaluate_svdb, find_svdb_dir
+
+        metrics = evaluate_svdb(loaded, find_svdb_dir(args.svdb_dir), n_boot=args.bootstrap)
+        return _print_metrics(args, metrics, seen=False)
     beats, split = _load_protocol_data(args, args.protocol)
     seen = _seen_in_training(loaded, args.protocol)
     if seen and not args.quiet:
@@ -314,6 +319,11 @@ def cmd_evaluate(args) -> int:
             file=sys.stderr,
         )
     metrics = evaluate_weights(loaded, beats, split, n_boot=args.bootstrap, device=args.device)
+    return _print_metrics(args, metrics, seen)
+
+
+def _print_metrics(args, metrics: dict, seen: bool) -> int:
+    """Print a protocol's metrics as JSON (``--json``) or as text."""
     if args.json:
         keys = ("protocol", "n_beats", "accuracy", "macro_f1", "classes")
         out = {k: metrics[k] for k in keys}
@@ -426,6 +436,7 @@ def cmd_run(args) -> int:
         experiments=args.only,
         device=args.device,
         reuse_results=args.reuse_results,
+        svdb_dir=args.svdb_dir,
     )
     if args.plan or not args.quiet:
         from .beats import build_beats
@@ -467,6 +478,8 @@ def cmd_predict(args) -> int:
         read_input,
         resolve_weights,
         summarize,
+        wants_two_leads,
+        with_other_lead,
         write_table,
     )
 
@@ -482,12 +495,12 @@ def cmd_predict(args) -> int:
     plot_seconds = 20.0 if args.plot_seconds is None else args.plot_seconds
     if not args.plot and (args.plot_start is not None or args.plot_seconds is not None):
         raise EcgError("--plot-start and --plot-seconds choose the window of --plot; add --plot")
-    kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
+    loaded = with_operating_point(resolve_weights(args.weights), args.sensitivity)
+    kind, data, fs, extra = read_input(args.path, args.fs, args.lead, wants_two_leads(loaded))
     if args.plot:  # a window outside the recording fails before any output is written
         if kind == "beats":
             raise EcgError("--plot needs a recording, not single beats", args.path)
         plot_window(len(data), fs, plot_start, plot_seconds)
-    loaded = with_operating_point(resolve_weights(args.weights), args.sensitivity)
     if kind == "beats":
         from .inference import predict_proba
 
@@ -509,7 +522,7 @@ def cmd_predict(args) -> int:
             samples, symbols = read_annotations(extra["record_path"], args.ann)
             peaks, _ = annotated_beats(samples, symbols)
         table = classify_record(
-            data,
+            with_other_lead(data, extra),
             fs,
             r_peaks=peaks,
             weights=loaded,
@@ -777,7 +790,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--weights", type=Path, required=True)
     p.add_argument(
-        "--protocol", choices=("kaggle", "inter-patient", "patient-specific"), default="kaggle"
+        "--protocol",
+        choices=("kaggle", "inter-patient", "patient-specific", "svdb-dev"),
+        default="kaggle",
+        help="svdb-dev: the 39 development records of the MIT-BIH Supraventricular "
+        "Arrhythmia Database (validation across databases, annotated R peaks)",
+    )
+    p.add_argument(
+        "--svdb-dir",
+        type=Path,
+        help="svdb-dev folder (default: env ECG_SVDB_DIR, else ../shared/data/svdb-dev)",
     )
     _add_sensitivity_arg(p)
     p.add_argument(
@@ -855,7 +877,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("."), help="project folder for outputs")
     p.add_argument("--quick", action="store_true", help="1 epoch per model (smoke test)")
     p.add_argument("--force", action="store_true", help="retrain even if results are valid")
-    p.add_argument("--only", nargs="+", help="run only these experiments")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        help="run only these experiments ('relative': the patient-relative recipe)",
+    )
+    p.add_argument(
+        "--svdb-dir",
+        type=Path,
+        help="svdb-dev folder, where the patient-relative recipe is chosen (default: env "
+        "ECG_SVDB_DIR, else ../shared/data/svdb-dev)",
+    )
     p.add_argument(
         "--seed-weights", type=Path, help="the seed's ecg_cnn.pth for the fidelity check"
     )

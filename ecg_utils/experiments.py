@@ -299,3 +299,42 @@ def member(base: Experiment, seed: int) -> Experiment:
         base.config.replace(seed=seed, fold_seed=folds),
         member_of=base.name,
     )
+
+
+TREES = dict(max_iter=200, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0)
+"""Gradient boosting of the relative candidates: 200 rounds of 15-leaf trees."""
+RELATIVE_CANDIDATES: dict[str, dict] = {
+    "relative_linear": {
+        "title": "Logistic regression (class-weighted, C = 0.001) on relative features",
+        "kind": "linear",
+        "params": {"C": 0.001},
+    },
+    "relative_trees": {
+        "title": "Gradient-boosted trees (class-weighted, 200 x 15 leaves) on relative features",
+        "kind": "trees",
+        "params": TREES,
+    },
+    "relative_trees_own": {
+        "title": "The same trees, also reading each lead's own scaled beat",
+        "kind": "trees",
+        "params": TREES,
+        "own": True,
+    },
+    "relative_trees_small": {
+        "title": "Gradient-boosted trees (class-weighted, 100 x 7 leaves) on relative features",
+        "kind": "trees",
+        "params": {**TREES, "max_iter": 100, "max_leaf_nodes": 7},
+    },
+    "relative_trees_monotonic": {
+        "title": "One-vs-rest boosted trees (200 x 15 leaves), S and V monotone in prematurity",
+        "kind": "trees_ovr",
+        "params": TREES,
+        "monotonic": {
+            c: {"pre_over_long": -1, "pre_over_local": -1, "pre_over_previous_pre": -1}
+            for c in "SV"
+        },
+    },
+}
+"""Beat models on patient-relative features (:mod:`ecg_utils.relative`), judged on DS1
+record folds and svdb-dev (:mod:`ecg_utils.relative_study`). Each is two models of one
+recipe: with the second lead and without it (:class:`~ecg_utils.trees.ByLeads`)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .trees import BoostedTrees, ByLeads, LinearBeatModel
+
 
 class ECG1DCNN(nn.Module):
     """The seed's two-layer 1D CNN, with its parameter names.
@@ -324,6 +326,9 @@ MODELS: dict[str, type[nn.Module]] = {
     "resnet1d": ResNet1D,
     "ensemble": Ensemble,
     "patient": PatientAdapted,
+    "trees": BoostedTrees,
+    "linear": LinearBeatModel,
+    "by_leads": ByLeads,
 }
 """Architecture name -> class, as recorded in weight metadata."""
 

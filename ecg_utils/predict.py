@@ -204,9 +204,48 @@ def recording_inputs(
         peaks = peaks[(peaks >= 0) & (peaks < len(x))]
     if len(peaks) == 0:
         return peaks, np.zeros((0, BEAT_LENGTH), np.float32), None
+    if feature_set == RELATIVE_SET:
+        # the relative recipe reads no 120 Hz beat: its features come from every lead
+        # at the recording's own rate (scale-free, so no resampling is needed)
+        return (
+            peaks,
+            np.zeros((len(peaks), BEAT_LENGTH), np.float32),
+            relative_inputs(signal, fs, peaks, lead),
+        )
     x_seg, fs_seg, peaks_seg = at_training_rate(x, fs, peaks)
     beats = segment_in_chunks(x_seg, fs_seg, peaks_seg)
     return peaks, beats, recording_features(feature_set, beats, x_seg, fs_seg, peaks_seg)
+
+
+RELATIVE_SET = "relative"
+"""Feature set of the patient-relative models (:mod:`ecg_utils.relative`)."""
+
+
+def relative_inputs(signal: np.ndarray, fs: float, peaks: np.ndarray, lead: int) -> np.ndarray:
+    """Relative features of a recording: its rhythm, the classified lead, one other lead.
+
+    Parameters
+    ----------
+    signal : ndarray, shape (n_samples,) or (n_samples, n_leads)
+        Any units, at ``fs`` Hz.
+    fs : float
+        Sampling rate in Hz.
+    peaks : ndarray of int, shape (n_beats,)
+        R peaks at ``fs``.
+    lead : int
+        Column classified; the first other column is the second lead (NaN columns when
+        there is none: the model then reads one lead).
+
+    Returns
+    -------
+    ndarray, shape (n_beats, 103), float32
+    """
+    from .relative import RELATIVE_LEADS, relative_features
+
+    sig = np.asarray(signal, dtype=np.float64)
+    sig = sig[:, None] if sig.ndim == 1 else sig
+    order = [lead] + [i for i in range(sig.shape[1]) if i != lead]
+    return relative_features(sig[:, order], fs, peaks, n_leads=RELATIVE_LEADS)
 
 
 def recording_features(
@@ -436,7 +475,7 @@ def plot_strip(
     return Path(path)
 
 
-def read_input(path: Path, fs: float | None, lead: str | None):
+def read_input(path: Path, fs: float | None, lead: str | None, second_lead: bool = False):
     """Read a recording for prediction, as the ``predict`` command does.
 
     Parameters
@@ -452,6 +491,10 @@ def read_input(path: Path, fs: float | None, lead: str | None):
     lead : str or None
         ``--lead``: a lead or column name (case-insensitive) or a column index; None
         takes MLII, else lead II, else V1, else the first (:func:`~ecg_utils.samples.choose_lead`).
+    second_lead : bool
+        Also read the first other lead, when the recording has one, into
+        ``extra["other_lead"]`` (the patient-relative models read two leads); otherwise
+        only the classified lead is read.
 
     Returns
     -------
@@ -467,8 +510,9 @@ def read_input(path: Path, fs: float | None, lead: str | None):
         ``record_path`` (WFDB records), ``lead`` (name of the lead read), ``lead_note``
         (which lead was used instead of the default), ``units`` (``"mV"``, ``"adu"``
         for an uncalibrated WFDB signal, or an EDF dimension kept as it is),
-        ``units_note`` (uncalibrated signals) and ``start_time`` (ISO 8601, from a WFDB
-        or EDF header, or None).
+        ``units_note`` (uncalibrated signals), ``start_time`` (ISO 8601, from a WFDB
+        or EDF header, or None) and, with ``second_lead``, ``other_lead`` (n_samples,) or
+        None.
 
     Raises
     ------
@@ -487,7 +531,8 @@ def read_input(path: Path, fs: float | None, lead: str | None):
         check_given_fs(fs, info.fs, info.path, "header")
         names = lead_names(record)  # the header picks the lead: only that one is read
         idx, note = choose_lead(names, lead, info.path)
-        sig, rec_fs, _ = read_signal(record, channels=[idx], allow_uncalibrated=True)
+        channels = [idx] + _other(len(names), idx, second_lead)
+        sig, rec_fs, _ = read_signal(record, channels=channels, allow_uncalibrated=True)
         units = lead_units(record)[idx]
         extra = {"record_path": record, "lead": names[idx], "lead_note": note, "units": units}
         extra["start_time"] = info.start
@@ -496,17 +541,23 @@ def read_input(path: Path, fs: float | None, lead: str | None):
                 f"lead {names[idx]} is uncalibrated (ADC gain 0): read in digital units "
                 "(adu), amplitudes are arbitrary"
             )
-        return "record", sig[:, 0], rec_fs, extra
+        if second_lead:
+            extra["other_lead"] = sig[:, 1].copy() if sig.shape[1] > 1 else None
+        return "record", sig[:, 0].copy(), rec_fs, extra
     if suffix == ".edf":
         from .records import read_edf, read_edf_header
 
         header = read_edf_header(path)
         idx, note = choose_lead(list(header.labels), lead, path)
         check_given_fs(fs, header.fs[idx], path, "EDF header")
-        sig, rec_fs, names = read_edf(path, channels=[idx])
+        others = [i for i in _other(len(header.labels), idx, second_lead)]
+        others = [i for i in others if header.fs[i] == header.fs[idx]]
+        sig, rec_fs, names = read_edf(path, channels=[idx] + others)
         extra = {"lead": names[0], "lead_note": note, "units": header.units[idx]}
         extra["start_time"] = header.start
-        return "samples", sig[:, 0], rec_fs, extra
+        if second_lead:
+            extra["other_lead"] = sig[:, 1].copy() if sig.shape[1] > 1 else None
+        return "samples", sig[:, 0].copy(), rec_fs, extra
     if not path.exists():
         raise EcgError("file not found", path)
     if suffix == ".npy":
@@ -522,7 +573,11 @@ def read_input(path: Path, fs: float | None, lead: str | None):
         if fs is None:
             raise EcgError("--fs is required for a .npy of samples", path)
         x = data if data.ndim == 1 else data[:, idx]
-        return "samples", x, check_fs(fs, path), {"lead": names[idx], "lead_note": note}
+        extra = {"lead": names[idx], "lead_note": note}
+        if second_lead:
+            other = _other(len(names), idx, True)
+            extra["other_lead"] = data[:, other[0]].copy() if other else None
+        return "samples", x, check_fs(fs, path), extra
     if suffix not in (".csv", ".txt"):
         raise EcgError("unsupported file type; give a WFDB record, .edf, .csv or .npy", path)
     from .samples import read_csv_table
@@ -541,4 +596,26 @@ def read_input(path: Path, fs: float | None, lead: str | None):
     elif fs is None:
         raise EcgError("--fs is required: the CSV has no time column", path)
     extra = {"lead": table.names[idx], "lead_note": note}
+    if second_lead:
+        other = [i for i in table.signals if i != idx]
+        extra["other_lead"] = table.data[:, other[0]].copy() if other else None
     return "samples", table.data[:, idx].copy(), check_fs(fs, path), extra
+
+
+def _other(n_leads: int, idx: int, wanted: bool) -> list[int]:
+    """The second lead read beside lead ``idx``: the first other one, if wanted."""
+    if not wanted:
+        return []
+    return [i for i in range(n_leads) if i != idx][:1]
+
+
+def with_other_lead(x: np.ndarray, extra: dict) -> np.ndarray:
+    """The classified lead, with the second lead beside it when :func:`read_input` read
+    one: ``(n_samples,)`` or ``(n_samples, 2)`` (lead 0 is classified)."""
+    other = extra.get("other_lead")
+    return x if other is None else np.column_stack([x, other])
+
+
+def wants_two_leads(loaded: LoadedModel) -> bool:
+    """Whether a model reads a second lead (the patient-relative feature set)."""
+    return loaded.feature_set == RELATIVE_SET

@@ -75,6 +75,7 @@ class StudyOptions:
     extra: dict = field(default_factory=dict)
     device: str = "auto"
     reuse_results: bool = False
+    svdb_dir: Path | None = None
 
     @property
     def results_dir(self) -> Path:
@@ -992,6 +993,12 @@ def run_study(opts: StudyOptions) -> dict:
         detected_peaks_check(opts, ip_model)
         sequence_check(opts, beats, single, named["inter-patient"])
         patient_specific_check(opts, ip_model, single, shipped)
+    if not opts.quick and (not opts.experiments or "relative" in opts.experiments):
+        # the patient-relative recipe (its own catalogue; the smoke run leaves it out:
+        # it needs svdb-dev and about 20 minutes)
+        from .relative_study import relative_step
+
+        relative_step(opts.mitdb_dir, opts.svdb_dir, opts.out_dir, opts.cache_dir, opts.force)
     from .device import describe_device, resolve_device
 
     summary = {

@@ -1,0 +1,436 @@
+"""The new-patient recipe on patient-relative features: candidates, choice, shipping.
+
+Every candidate of :data:`ecg_utils.experiments.RELATIVE_CANDIDATES` is judged on two
+kinds of records it never saw, **before any DS2 figure is computed**:
+
+- the four DS1 record folds of the network benchmark (each fold's model is trained on
+  the other DS1 records);
+- ``svdb-dev``, 39 records of the MIT-BIH Supraventricular Arrhythmia Database
+  (cross-database validation: trained on all of DS1, judged there).
+
+**Choice rule** (written before DS2 was read): the candidate with the highest mean of
+the two scores, each the mean F1 of N, S and V (:data:`CHOICE_RULE`). The chosen recipe
+is then trained on DS1 (the benchmark, measured once on DS2) and on all 48 records (the
+product, whose new-patient estimates are its record-fold cross-validation over the 48
+records and svdb-dev). DS2 figures of the other candidates are computed after the
+choice, for the ablation table only. Results go to ``results/relative.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._io import EcgError
+from .beats import CLASS_NAMES, annotated_beats, pick_lead
+from .evaluation import bootstrap_ci, classification_metrics
+from .relative import RELATIVE_LEADS, column_names, relative_features
+from .splits import DS1, DS2, SPLIT_SEED, record_folds
+
+RELATIVE_VERSION = 1
+"""Bump when :mod:`ecg_utils.relative` changes: cached feature sets are rebuilt."""
+CHOICE_RULE = (
+    "highest mean of two scores, each the mean F1 of N, S and V: pooled over the 4 DS1 "
+    "record folds, and on svdb-dev (trained on all of DS1); fixed before DS2 was read"
+)
+CV_FOLDS = 4
+"""DS1 record folds (the network benchmark's, same seed)."""
+PRODUCT_FOLDS = 6
+"""Record folds over all 48 records for the product's new-patient estimate."""
+
+
+def read_recording(record_path: Path, leads: int = RELATIVE_LEADS):
+    """One annotated WFDB record as the relative recipe reads it.
+
+    Returns
+    -------
+    signal : ndarray, shape (n_samples, n_read)
+        The MLII lead (else lead II, V1 or the first: :func:`~ecg_utils.beats.pick_lead`)
+        then the next other lead, in mV or digital units (uncalibrated headers).
+    fs : float
+    peaks, labels : ndarray, shape (n_beats,)
+        Annotated beats (AAMI labels 0..4).
+    """
+    from .records import read_annotations, read_signal
+
+    sig, fs, names = read_signal(record_path, allow_uncalibrated=True)
+    idx, _ = pick_lead(names, "MLII")
+    order = [idx] + [i for i in range(sig.shape[1]) if i != idx]
+    samples, symbols = read_annotations(record_path)
+    peaks, labels = annotated_beats(samples, symbols)
+    inside = (peaks >= 0) & (peaks < len(sig))
+    return sig[:, order[:leads]], fs, peaks[inside], labels[inside]
+
+
+def record_features(record_path: Path, drop_last: bool = True) -> dict:
+    """Relative features, labels and R peaks of one annotated record.
+
+    ``drop_last`` drops the last beat, as the beat sets of the networks do
+    (:func:`~ecg_utils.beats.beats_from_annotations`), so the rows line up with them.
+    """
+    sig, fs, peaks, labels = read_recording(record_path)
+    x = relative_features(sig, fs, peaks, n_leads=RELATIVE_LEADS)
+    if drop_last and len(peaks):
+        x, peaks, labels = x[:-1], peaks[:-1], labels[:-1]
+    return {"x": x, "y": labels, "peaks": peaks, "fs": fs}
+
+
+def feature_set(folder: str | Path, records: list[str], cache_dir: str | Path | None) -> dict:
+    """Relative features of every beat of ``records`` in ``folder``, cached.
+
+    Returns
+    -------
+    dict
+        ``x`` (n_beats, 103) float32, ``y`` (n_beats,) labels, ``record`` (n_beats,) str,
+        ``peaks`` (n_beats,) samples, ``fingerprint`` of the input files.
+    """
+    from .beats import data_fingerprint
+
+    folder = Path(folder)
+    fingerprint = data_fingerprint(folder, records)
+    key = hashlib.sha256(
+        json.dumps([fingerprint, records, RELATIVE_VERSION, RELATIVE_LEADS]).encode()
+    ).hexdigest()[:16]
+    cache = Path(cache_dir) / f"relative-{key}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files} | {"fingerprint": fingerprint}
+    parts = {r: record_features(folder / r) for r in records}
+    out = {
+        "x": np.concatenate([p["x"] for p in parts.values()]),
+        "y": np.concatenate([p["y"] for p in parts.values()]),
+        "record": np.concatenate([np.full(len(p["y"]), r, dtype="<U8") for r, p in parts.items()]),
+        "peaks": np.concatenate([p["peaks"] for p in parts.values()]),
+    }
+    if cache is not None:
+        from ._io import atomic_open
+
+        with atomic_open(cache, "wb") as f:
+            np.savez(f, **out)
+    return out | {"fingerprint": fingerprint}
+
+
+def fit_candidate(spec: dict, x: np.ndarray, y: np.ndarray):
+    """Fit one candidate recipe; returns ``(model, architecture, model_args)``.
+
+    ``spec``: ``kind`` (``"trees"``, ``"trees_ovr"``: one-vs-rest boosters with the
+    ``monotonic`` constraints, ``{"S": {column: -1, ...}}``; or ``"linear"``) and
+    ``params`` (scikit-learn keyword arguments); ``own``: also read each lead's own
+    scaled beat, not only its difference from the dominant beat. Every candidate is a
+    :class:`~ecg_utils.trees.ByLeads` pair: one model reads both leads, one the first.
+    """
+    from .trees import ByLeads, fit_boosted_trees, fit_boosted_trees_ovr, fit_linear
+
+    names = np.array(column_names(RELATIVE_LEADS))
+    first = first_lead_mask()
+
+    def fit(columns: np.ndarray):
+        data, params = np.nan_to_num(x[:, columns]), spec.get("params")
+        if spec["kind"] == "trees":
+            return fit_boosted_trees(data, y, params)
+        if spec["kind"] == "trees_ovr":
+            cst = {
+                CLASS_NAMES.index(c): [rules.get(n, 0) for n in names[columns]]
+                for c, rules in spec.get("monotonic", {}).items()
+            }
+            return fit_boosted_trees_ovr(data, y, params, cst)
+        if spec["kind"] == "linear":
+            return fit_linear(data, y, params)
+        raise EcgError(f"unknown candidate kind {spec['kind']!r}")
+
+    arch = "linear" if spec["kind"] == "linear" else "trees"
+    read = np.array([spec.get("own", False) or "_own_" not in n for n in names])
+    full_model, full_args = fit(read)
+    first_model, first_args = fit(read & first)
+    args = {
+        "full": {"architecture": arch, "model_args": full_args},
+        "first": {"architecture": arch, "model_args": first_args},
+        "n_features": len(names),
+        "n_first": int(first.sum()),
+        "full_columns": np.flatnonzero(read).tolist(),
+        "first_columns": np.flatnonzero(read & first).tolist(),
+    }
+    model = ByLeads(**args)
+    model.full.load_state_dict(full_model.state_dict())
+    model.first.load_state_dict(first_model.state_dict())
+    return model.eval(), "by_leads", args
+
+
+def first_lead_mask() -> np.ndarray:
+    """The columns of the rhythm and the first lead."""
+    return np.array([not n.startswith("l1_") for n in column_names(RELATIVE_LEADS)])
+
+
+def predict_candidate(model, x: np.ndarray) -> np.ndarray:
+    """Probabilities ``(n_beats, 5)`` of a fitted candidate on relative features."""
+    import torch
+
+    with torch.no_grad():
+        logits = model(None, torch.as_tensor(x, dtype=torch.float32))
+    return torch.softmax(logits, 1).numpy()
+
+
+def summary(y: np.ndarray, proba: np.ndarray, records: np.ndarray, n_boot: int) -> dict:
+    """Metrics, NSV score, per-record S and V, and record-bootstrap intervals."""
+    pred = proba.argmax(1)
+    metrics = classification_metrics(y, pred)
+    metrics["score"] = float(np.mean([metrics["classes"][k]["f1"] for k in "NSV"]))
+    per_record = {}
+    for r in np.unique(records):
+        m = records == r
+        row = {}
+        for k, name in ((1, "S"), (2, "V")):
+            n = int((y[m] == k).sum())
+            found = int(((pred == k) & (y == k) & m).sum())
+            false = int(((pred == k) & (y != k) & m).sum())
+            row[name] = {"n": n, "found": found, "false": false}
+        per_record[str(r)] = row
+    metrics["per_record"] = per_record
+    if n_boot:
+        metrics["ci"] = bootstrap_ci(y, pred, groups=records, n_boot=n_boot)
+    return metrics
+
+
+def run_relative_study(
+    mitdb_dir: Path, svdb_dir: Path, cache_dir: Path | None, n_boot: int = 200
+) -> dict:
+    """Judge every relative candidate, choose one, ship the benchmark and the product.
+
+    Returns the results dictionary written to ``results/relative.json``.
+    """
+    from .experiments import RELATIVE_CANDIDATES
+
+    records = (Path(mitdb_dir) / "RECORDS").read_text().split()
+    svdb_records = (Path(svdb_dir) / "RECORDS").read_text().split()
+    t0 = time.perf_counter()
+    mit = feature_set(mitdb_dir, records, cache_dir)
+    svdb = feature_set(svdb_dir, svdb_records, cache_dir)
+    feature_seconds = time.perf_counter() - t0
+    ds1_idx = np.flatnonzero(np.isin(mit["record"], DS1))
+    folds = [
+        sorted(set(mit["record"][f].tolist()))
+        for f in record_folds(mit["y"], mit["record"], ds1_idx, CV_FOLDS, SPLIT_SEED)
+    ]
+    ds1 = np.isin(mit["record"], DS1)
+    rows, models = {}, {}
+    for name, spec in RELATIVE_CANDIDATES.items():
+        t0 = time.perf_counter()
+        oof = np.zeros((len(mit["y"]), len(CLASS_NAMES)))
+        for fold in folds:
+            held = np.isin(mit["record"], fold)
+            train = ds1 & ~held
+            model, _, _ = fit_candidate(spec, mit["x"][train], mit["y"][train])
+            oof[held] = predict_candidate(model, mit["x"][held])
+        model, _, _ = fit_candidate(spec, mit["x"][ds1], mit["y"][ds1])
+        models[name] = model
+        sv = predict_candidate(model, svdb["x"])
+        cv = summary(mit["y"][ds1], oof[ds1], mit["record"][ds1], n_boot)
+        val = summary(svdb["y"], sv, svdb["record"], n_boot)
+        rows[name] = {
+            "spec": spec,
+            "ds1_folds": cv,
+            "svdb_dev": val,
+            "score": (cv["score"] + val["score"]) / 2,
+            "seconds": time.perf_counter() - t0,
+        }
+    chosen = max(rows, key=lambda n: rows[n]["score"])
+    # the choice is made; DS2 is read from here on
+    ds2 = np.isin(mit["record"], DS2)
+    for name, row in rows.items():
+        proba = predict_candidate(models[name], mit["x"][ds2])
+        row["ds2"] = summary(mit["y"][ds2], proba, mit["record"][ds2], n_boot)
+    return {
+        "candidates": rows,
+        "chosen": chosen,
+        "choice_rule": CHOICE_RULE,
+        "folds": folds,
+        "feature_seconds": feature_seconds,
+        "data": {"mitdb": mit["fingerprint"], "svdb_dev": svdb["fingerprint"]},
+        "columns": list(column_names(RELATIVE_LEADS)),
+    }
+
+
+BENCHMARK_TARGET = "ecg_utils/weights/relative_ds1.pth"
+"""Where the chosen relative recipe trained on DS1 is shipped (``BENCHMARK_WEIGHTS``)."""
+PRODUCT_TARGET = "ecg_utils/weights/relative_all.pth"
+"""Where the chosen relative recipe trained on all 48 records is shipped (``DEFAULT_WEIGHTS``)."""
+HIGH_PPV = 0.30
+"""The ``high`` operating point: the most S and V beats found while their +P stays at or
+above 30 %, on the out-of-fold predictions of the weights' own record folds."""
+
+
+def high_offsets(proba: np.ndarray, y: np.ndarray) -> list[float]:
+    """Logit offsets for S and V that find the most beats at +P >= :data:`HIGH_PPV`,
+    never below 0 (the balanced point), chosen on out-of-fold ``proba`` ``(n, 5)``."""
+    from .operating import OFFSET_GRID, offset_logits, se_ppv
+
+    offsets = [0.0] * len(CLASS_NAMES)
+    for k in (1, 2):
+        best_se = se_ppv(offset_logits(proba, offsets).argmax(1), y, k)[0]
+        for value in OFFSET_GRID[OFFSET_GRID > 0]:
+            trial = [*offsets[:k], float(value), *offsets[k + 1 :]]
+            se, ppv = se_ppv(offset_logits(proba, trial).argmax(1), y, k)
+            if ppv >= HIGH_PPV and se > best_se:
+                offsets, best_se = trial, se
+    return offsets
+
+
+def ship_relative(
+    result: dict,
+    mitdb_dir: Path,
+    svdb_dir: Path,
+    cache_dir: Path | None,
+    root: Path,
+    n_boot: int = 200,
+) -> dict:
+    """Train the chosen recipe on DS1 (benchmark) and on all 48 records (product), with
+    their record-fold estimates, and write both weights with their metadata.
+
+    Returns what is added to ``results/relative.json`` under ``"shipped"``.
+    """
+    from .checkpoint import save_model
+    from .experiments import RELATIVE_CANDIDATES
+    from .predict import RELATIVE_SET
+
+    name = result["chosen"]
+    spec = RELATIVE_CANDIDATES[name]
+    records = (Path(mitdb_dir) / "RECORDS").read_text().split()
+    mit = feature_set(mitdb_dir, records, cache_dir)
+    svdb = feature_set(svdb_dir, (Path(svdb_dir) / "RECORDS").read_text().split(), cache_dir)
+    ds1 = np.isin(mit["record"], DS1)
+    ds2 = np.isin(mit["record"], DS2)
+    cv = result["candidates"][name]
+    shipped = {}
+    # the benchmark's high point comes from its DS1 folds' out-of-fold probabilities
+    oof = np.zeros((len(mit["y"]), len(CLASS_NAMES)))
+    for fold in result["folds"]:
+        held = np.isin(mit["record"], fold)
+        model, _, _ = fit_candidate(spec, mit["x"][ds1 & ~held], mit["y"][ds1 & ~held])
+        oof[held] = predict_candidate(model, mit["x"][held])
+    bench_high = high_offsets(oof[ds1], mit["y"][ds1])
+    all_idx = np.arange(len(mit["y"]))
+    product_folds = [
+        sorted(set(mit["record"][f].tolist()))
+        for f in record_folds(mit["y"], mit["record"], all_idx, PRODUCT_FOLDS, SPLIT_SEED)
+    ]
+    t0 = time.perf_counter()
+    oof_all = np.zeros_like(oof)
+    for fold in product_folds:
+        held = np.isin(mit["record"], fold)
+        model, _, _ = fit_candidate(spec, mit["x"][~held], mit["y"][~held])
+        oof_all[held] = predict_candidate(model, mit["x"][held])
+    product_cv_seconds = time.perf_counter() - t0
+    product_high = high_offsets(oof_all, mit["y"])
+    for role, mask, target, high, protocol in (
+        ("benchmark", ds1, BENCHMARK_TARGET, bench_high, "inter-patient"),
+        ("product", np.ones(len(ds1), bool), PRODUCT_TARGET, product_high, "all-records"),
+    ):
+        t0 = time.perf_counter()
+        model, arch, args = fit_candidate(spec, mit["x"][mask], mit["y"][mask])
+        seconds = time.perf_counter() - t0
+        meta = {
+            "architecture": arch,
+            "model_args": args,
+            "feature_set": RELATIVE_SET,
+            "relative_leads": 2,
+            "relative_version": RELATIVE_VERSION,
+            "recipe": name,
+            "title": spec["title"],
+            "class_bias": [0.0] * len(CLASS_NAMES),
+            "operating_points": {"balanced": [0.0] * len(CLASS_NAMES), "high": high},
+            "high_ppv": HIGH_PPV,
+            "train_config": {"protocol": protocol, "recipe": name, **spec},
+            "train_records": sorted(set(mit["record"][mask].tolist())),
+            "data_fingerprint": mit["fingerprint"],
+            "train_seconds": round(seconds, 1),
+            "n_parameters": int(sum(b.numel() for b in model.state_dict().values())),
+        }
+        save_model(model, root / target, meta)
+        row = {"weights": target, "train_seconds": seconds, "high": high}
+        row["svdb_dev"] = summary(
+            svdb["y"], predict_candidate(model, svdb["x"]), svdb["record"], n_boot
+        )
+        for point, offsets in (("balanced", None), ("high", high)):
+            from .operating import offset_logits
+
+            if role == "benchmark":
+                p = predict_candidate(model, mit["x"][ds2])
+                row[f"ds2_{point}"] = summary(
+                    mit["y"][ds2], _softmax(offset_logits(p, offsets)), mit["record"][ds2], n_boot
+                )
+            else:
+                row[f"out_of_fold_{point}"] = summary(
+                    mit["y"], _softmax(offset_logits(oof_all, offsets)), mit["record"], n_boot
+                )
+        if role == "benchmark":
+            row["ds1_folds"] = cv["ds1_folds"]
+        else:
+            row["folds"] = product_folds
+            row["cv_seconds"] = product_cv_seconds
+        shipped[role] = row
+    return shipped
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def study_key(mitdb_dir: Path, svdb_dir: Path) -> str:
+    """What ``results/relative.json`` depends on: both databases' files, the features'
+    version and the catalogue of candidates (a change of any reruns the step)."""
+    from .beats import data_fingerprint
+    from .experiments import RELATIVE_CANDIDATES
+
+    parts = [
+        data_fingerprint(mitdb_dir, (Path(mitdb_dir) / "RECORDS").read_text().split()),
+        data_fingerprint(svdb_dir, (Path(svdb_dir) / "RECORDS").read_text().split()),
+        RELATIVE_VERSION,
+        RELATIVE_CANDIDATES,
+        CHOICE_RULE,
+    ]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def relative_step(
+    mitdb_dir: Path,
+    svdb_dir: Path | None,
+    out_dir: Path,
+    cache_dir: Path | None,
+    force: bool = False,
+    n_boot: int = 1000,
+) -> dict | None:
+    """The study's step for the relative recipe: judge, choose, ship; skipped when current.
+
+    Writes ``results/relative.json`` and the two shipped weights under ``out_dir``.
+    Returns the results, or None when svdb-dev is not found (the step needs it to
+    choose; a note says so on stderr).
+    """
+    import sys
+
+    from .study import write_json
+    from .svdb import find_svdb_dir
+
+    try:
+        svdb_dir = find_svdb_dir(svdb_dir)
+    except EcgError as exc:
+        print(f"note: the relative recipe is not judged: {exc}", file=sys.stderr)
+        return None
+    out = Path(out_dir) / "results" / "relative.json"
+    key = study_key(mitdb_dir, svdb_dir)
+    if out.exists() and not force:
+        done = json.loads(out.read_text())
+        shipped = [Path(out_dir) / t for t in (BENCHMARK_TARGET, PRODUCT_TARGET)]
+        if done.get("key") == key and all(p.exists() for p in shipped):
+            return done
+    t0 = time.perf_counter()
+    result = run_relative_study(mitdb_dir, svdb_dir, cache_dir, n_boot)
+    result["shipped"] = ship_relative(result, mitdb_dir, svdb_dir, cache_dir, out_dir, n_boot)
+    result["seconds"] = time.perf_counter() - t0
+    result["key"] = key
+    write_json(out, result)
+    return result
