@@ -59,47 +59,86 @@ Classes (AAMI): **N** normal, **S** supraventricular ectopic, **V** ventricular 
     ),
     (
         "md",
-        """## Setup
+        """## Setup and parameters
 
-In Colab (*Runtime → Change runtime type → GPU* for a faster study), the first cell
-clones the project and installs it with its requirements; Colab's own PyTorch is kept.
-Locally, install with `make install` and start Jupyter from the project folder.""",
+The first cell finds the project. Inside a checkout (a `pyproject.toml` of the project
+in the current folder, the notebook's folder in Jupyter) it uses that folder, and
+installs it (`pip install -e`) only when it is not installed yet; elsewhere (Colab) it
+clones the repository named in `pyproject.toml` and installs it, keeping Colab's
+PyTorch (*Runtime → Change runtime type → GPU* for a faster study). Locally,
+`make notebook` installs everything and runs the notebook.
+
+The second cell holds the parameters. By default the notebook trains **one ECG1DCNN**
+(section 5, a few minutes on a CPU) and **reuses the committed results** of the whole
+study (32 models, about 3.5 hours on 2 CPU cores) for the rest: change `TRAIN_ALL` (and
+`REUSE`) there and rerun to train more.""",
     ),
     (
         "code",
-        f"""import importlib.util
+        f"""import importlib.metadata
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 REPO_URL = os.environ.get("ECG_REPO_URL", "{REPO_URL}")
-if "google.colab" in sys.modules and importlib.util.find_spec("ecg_utils") is None:
-    if not Path("ecg-classification").exists():
-        cloned = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL,
-                                 "ecg-classification"])
-        if cloned.returncode != 0:
-            raise SystemExit(f"could not clone {{REPO_URL}}: set ECG_REPO_URL to the project's "
-                             "git URL (os.environ['ECG_REPO_URL'] = ...) and rerun this cell")
-    os.chdir("ecg-classification")
+
+
+def project_folder(folder: Path) -> bool:
+    \"\"\"Whether ``folder`` is a checkout of this project.\"\"\"
+    return (folder / "pyproject.toml").is_file() and (folder / "ecg_utils").is_dir()
+
+
+checkout = next((f for f in (Path.cwd(), Path.cwd() / "ecg-classification")
+                 if project_folder(f)), None)
+if checkout is None:
+    print(f"not inside a checkout of the project: cloning {{REPO_URL}}")
+    cloned = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL,
+                             "ecg-classification"], capture_output=True, text=True)
+    if cloned.returncode != 0:
+        print(f"CLONE FAILED: {{REPO_URL}} could not be cloned:", cloned.stderr.strip(),
+              sep="\\n")
+        raise SystemExit("upload the project folder and open the notebook from it, or set "
+                         "os.environ['ECG_REPO_URL'] to the project's git URL; then rerun")
+    checkout = Path("ecg-classification").resolve()
+    print("cloned into", checkout)
+else:
+    print("inside a checkout of the project:", checkout.resolve())
+os.chdir(checkout)
+try:
+    importlib.metadata.version("ecg-classification")
+    print("ecg-classification is installed: nothing to install")
+except importlib.metadata.PackageNotFoundError:
+    print("installing", checkout.resolve(), "(pip install -e) with requirements.txt")
     # requirements.txt asks for torch>=2.1 only, so Colab's CUDA build stays
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "requirements.txt",
                     "-e", "."], check=True)
-    sys.path.insert(0, os.getcwd())""",
+sys.path.insert(0, os.getcwd())""",
     ),
     (
         "code",
-        """# Parameters: ECG_QUICK=1 makes a smoke run (1 epoch per model, small training sets);
-# ECG_REUSE_RESULTS=1 reads the results already in OUT/results instead of running the study;
-# ECG_DEVICE picks where models train (auto: a CUDA GPU, else Apple MPS, else the CPU).
-QUICK = os.environ.get("ECG_QUICK") == "1"
-REUSE = os.environ.get("ECG_REUSE_RESULTS") == "1"
-OUT = Path(os.environ.get("ECG_OUT", "."))
-MITDB_DIR = os.environ.get("ECG_MITDB_DIR")  # a local copy of mitdb, else it is downloaded
-SEED_WEIGHTS = Path(os.environ.get("ECG_SEED_WEIGHTS", "../shared/seed/ecg_cnn.pth"))
-DEVICE = os.environ.get("ECG_DEVICE", "auto")
-os.environ.setdefault("TQDM_MININTERVAL", "5")  # progress bars update every 5 s at most
+        """# Parameters: change a value, then rerun the notebook (Run all).
+QUICK = False      # True: a smoke run (small training sets, 1 epoch, a two-model study)
+REUSE = True       # True: reuse the committed results of the study (results/, figures/)
+TRAIN_ALL = False  # True: run the study (32 models, about 3.5 h on 2 CPU cores; with
+                   # REUSE the committed results of the same configuration are kept)
+DEVICE = "auto"    # "auto" (a CUDA GPU, else Apple MPS, else the CPU), "cuda", "mps", "cpu"
+OUT = None         # output folder; None: the project folder (study-quick/ for a smoke run)
+MITDB_DIR = None   # a local copy of mitdb; None: found (ECG_MITDB_DIR, ...) or downloaded
+SEED_WEIGHTS = "../shared/seed/ecg_cnn.pth"  # the seed's weights, if any (fidelity check)
 
+# make notebook, tools/run_notebook.py and the tests may set them in the environment
+QUICK = (os.environ.get("ECG_QUICK") or str(int(QUICK))) == "1"
+REUSE = (os.environ.get("ECG_REUSE_RESULTS") or str(int(REUSE))) == "1"
+TRAIN_ALL = (os.environ.get("ECG_TRAIN_ALL") or str(int(TRAIN_ALL))) == "1"
+DEVICE = os.environ.get("ECG_DEVICE") or DEVICE
+OUT = Path(os.environ.get("ECG_OUT") or OUT or ("study-quick" if QUICK else "."))
+MITDB_DIR = os.environ.get("ECG_MITDB_DIR") or MITDB_DIR
+SEED_WEIGHTS = Path(os.environ.get("ECG_SEED_WEIGHTS") or SEED_WEIGHTS)""",
+    ),
+    (
+        "code",
+        """os.environ.setdefault("TQDM_MININTERVAL", "5")  # progress bars update every 5 s at most
 %matplotlib inline
 import json
 import warnings
@@ -116,7 +155,13 @@ from ecg_utils import sources
 
 warnings.filterwarnings("ignore", category=TqdmWarning)  # text bars without ipywidgets
 device = ecg_utils.resolve_device(DEVICE)
-print("quick run" if QUICK else "full run", "| outputs in", OUT.resolve(), "| device", device)""",
+if QUICK:
+    study = "smoke run: a two-model study"
+elif TRAIN_ALL or not REUSE:
+    study = "the study is run" + (" (committed results kept)" if REUSE else "")
+else:
+    study = "one ECG1DCNN trained, the committed study results read"
+print(study, "| outputs in", OUT.resolve(), "| device", device)""",
     ),
     (
         "md",
@@ -240,8 +285,9 @@ print(f"{ecg_utils.count_parameters(model):,} parameters;",
 
 `ecg_utils.train` runs the training loop: Adam with a one-cycle learning rate, batches
 from the `DataLoader` above, one validation pass per epoch, and the epoch with the best
-validation macro-F1 kept. Five epochs here (one in a smoke run), on `device`; the study
-below trains this recipe for 30 epochs with a weight average.""",
+validation macro-F1 kept. Five epochs here (one in a smoke run), on `device`: the one
+model the notebook trains by default. The study below trains this recipe for 30 epochs
+with a weight average.""",
     ),
     (
         "code",
@@ -280,16 +326,20 @@ display(Image(filename=str(matrix)))""",
         """## 6. The whole study
 
 `run_study` trains every model of the study on both protocols, evaluates it on the test
-side, and writes `results/*.json`, figures and the shipped weights. Before it starts,
-the cell says what it will train and how long that should take on this device (from
-the recorded training times, scaled by a short speed probe). Work already done with the
-same configuration is skipped. With `ECG_REUSE_RESULTS=1` (`REUSE = True`) the cell
-reads the results already in `OUT/results` (the committed ones in a fresh clone) and
-trains nothing.""",
+side, and writes `results/*.json`, figures and the shipped weights. By default
+(`REUSE = True`, `TRAIN_ALL = False`) nothing is trained here: the cell says what the
+whole study would train and how long that should take on this device (from the recorded
+training times, scaled by a short speed probe), and the sections below read the
+committed results. `TRAIN_ALL = True` runs the study; with `REUSE = True` it keeps the
+committed results whose configuration and data match, with `REUSE = False` it trains
+all 32 models again. A smoke run (`QUICK = True`) runs a two-model study (one ECG1DCNN
+per protocol, one epoch each) into its own folder.""",
     ),
     (
         "code",
-        """from ecg_utils.plan import describe_plan, plan_study
+        """from dataclasses import replace
+
+from ecg_utils.plan import describe_plan, plan_study
 from ecg_utils.study import StudyOptions, run_study
 
 opts = StudyOptions(
@@ -301,15 +351,22 @@ opts = StudyOptions(
     progress=False,
     device=DEVICE,
     reuse_results=REUSE,
+    experiments=["seed_kaggle", "seed_ip"] if QUICK else None,  # a smoke run: two models
 )
 study_file = OUT / "results" / "study.json"
-print(describe_plan(plan_study(opts)))
-if REUSE and study_file.exists():
-    summary = json.loads(study_file.read_text())
-    print("REUSE: nothing is trained; reading the results in", study_file.parent)
-else:
+if QUICK or TRAIN_ALL or not REUSE:
+    print(describe_plan(plan_study(opts)))
     summary = run_study(opts)
-    print(json.dumps(summary["experiments"]), f"{summary['seconds']:.0f} s")""",
+    print(json.dumps(summary["experiments"]), f"{summary['seconds']:.0f} s")
+elif study_file.exists():
+    print("REUSE: nothing is trained; reading the committed results in",
+          study_file.parent.resolve())
+    print("With TRAIN_ALL = True and REUSE = False (every model trained again):")
+    print(describe_plan(plan_study(replace(opts, reuse_results=False))))
+    summary = json.loads(study_file.read_text())
+else:
+    raise SystemExit(f"REUSE: no results in {study_file.parent.resolve()}; "
+                     "set TRAIN_ALL = True (or QUICK = True) in the parameters")""",
         ["study"],
     ),
     (
@@ -420,7 +477,7 @@ operating point, the ablation of what was tried and where the models fail.""",
     ),
     (
         "code",
-        """from ecg_utils.report_new_patients import section_new_patients
+        """from ecg_utils.report import section_new_patients
 
 new_patients = section_new_patients(results)
 display(Markdown(new_patients or "(no new-patient models in these results)"))
