@@ -18,7 +18,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 """The project root (holds ``ecg_utils/``)."""
 SEED_WEIGHTS = ROOT.parent / "shared" / "seed" / "ecg_cnn.pth"
-"""The seed notebook's published weights (CUDA tensors, no metadata)."""
+"""The seed notebook's published weights (CUDA tensors, no metadata): only the
+seed-compatibility tests need them (``seed_weights``)."""
+CNN_WEIGHTS = ROOT / "ecg_cnn.pth"
+"""The project's committed ECG1DCNN (Kaggle protocol, with ``ecg_cnn.json``): the weights
+the predict, evaluate, explain and export tests run (``cnn_weights``)."""
 
 if os.environ.get("ECG_MITDB_DIR"):
     # tests run commands from temporary folders: a relative path would point nowhere there
@@ -60,8 +64,17 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="session")
+def cnn_weights() -> Path:
+    """The committed ``ecg_cnn.pth`` (an ECG1DCNN with its metadata); never skipped: it is
+    part of the repository."""
+    assert CNN_WEIGHTS.is_file() and CNN_WEIGHTS.with_suffix(".json").is_file(), CNN_WEIGHTS
+    return CNN_WEIGHTS
+
+
+@pytest.fixture(scope="session")
 def seed_weights() -> Path:
-    """The seed's ``ecg_cnn.pth``; tests that need it are skipped without it."""
+    """The seed's ``ecg_cnn.pth``, for the tests of seed compatibility only (loading its
+    bare state dict); they are skipped without it."""
     if not SEED_WEIGHTS.is_file():
         pytest.skip(f"seed weights not found at {SEED_WEIGHTS}")
     return SEED_WEIGHTS

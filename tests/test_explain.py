@@ -1,7 +1,7 @@
 """Tests for ecg_utils.explain: Grad-CAM on real MIT-BIH beats, the figure and the CLI.
 
 Beats come from records 100, 119 and 208 (N, S, V and F beats); the models are the
-seed's ECG1DCNN weights and a randomly initialised ResNet1D that takes RR features.
+committed ECG1DCNN (``ecg_cnn.pth``) and a randomly initialised ResNet1D that takes RR features.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from ecg_utils.inference import predict_proba  # noqa: E402
 from ecg_utils.models import ECG1DCNN, ResNet1D  # noqa: E402
 
 MITDB = Path(os.environ.get("ECG_MITDB_DIR") or Path(__file__).parents[2] / "shared/data/mitdb")
-SEED = Path(__file__).parents[2] / "shared/seed/ecg_cnn.pth"
+CNN = Path(__file__).parents[1] / "ecg_cnn.pth"  # the committed ECG1DCNN
 RECORDS = ("100", "119", "208")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 needs_data = pytest.mark.skipif(
-    not (MITDB / "100.hea").exists() or not SEED.exists(),
-    reason="real MIT-BIH records or the seed weights are not available",
+    not (MITDB / "100.hea").exists(),
+    reason="real MIT-BIH records not found: set ECG_MITDB_DIR",
 )
 pytestmark = needs_data
 
@@ -48,8 +48,8 @@ def sample(beats) -> Beats:
 
 
 @pytest.fixture(scope="module")
-def seed_model():
-    return load_model(SEED)
+def cnn_model():
+    return load_model(CNN)
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +79,15 @@ def test_the_default_layer_of_ecg1dcnn_is_its_normalised_last_convolution():
     assert cam_layer(cnn) is cnn.bn2 and cam_layer(res) is last_conv_layer(res)
 
 
-def test_ventricular_beats_get_informative_maps(seed_model, beats):
+def test_ventricular_beats_get_informative_maps(cnn_model, beats):
     v = beats.subset(np.flatnonzero(beats.y == 2)[:200])
-    cam = grad_cam(seed_model.model, v.x, target=2)
+    cam = grad_cam(cnn_model.model, v.x, target=2)
     assert (cam.max(axis=1) > 0).all()  # at conv2 about half of them were all zero
     assert (cam > 0).mean() < 0.95  # and a map picks out a part of the beat
 
 
-def test_grad_cam_seed_model(seed_model, sample):
-    cam = grad_cam(seed_model.model, sample.x)
+def test_grad_cam_cnn_model(cnn_model, sample):
+    cam = grad_cam(cnn_model.model, sample.x)
     _check_cam(cam, len(sample))
     # every beat that has any attribution is scaled to a maximum of exactly 1
     peaks = cam.max(axis=1)
@@ -95,21 +95,21 @@ def test_grad_cam_seed_model(seed_model, sample):
     assert (peaks > 0).mean() > 0.5
 
 
-def test_default_target_is_prediction(seed_model, sample):
-    pred = predict_proba(seed_model.model, sample.x).argmax(axis=1)
+def test_default_target_is_prediction(cnn_model, sample):
+    pred = predict_proba(cnn_model.model, sample.x).argmax(axis=1)
     np.testing.assert_allclose(
-        grad_cam(seed_model.model, sample.x), grad_cam(seed_model.model, sample.x, target=pred)
+        grad_cam(cnn_model.model, sample.x), grad_cam(cnn_model.model, sample.x, target=pred)
     )
-    other = grad_cam(seed_model.model, sample.x, target=(pred + 1) % 5)
-    assert not np.allclose(other, grad_cam(seed_model.model, sample.x, target=pred))
+    other = grad_cam(cnn_model.model, sample.x, target=(pred + 1) % 5)
+    assert not np.allclose(other, grad_cam(cnn_model.model, sample.x, target=pred))
 
 
-def test_grad_cam_under_inference_mode(seed_model, sample):
+def test_grad_cam_under_inference_mode(cnn_model, sample):
     """Callers inside inference_mode/no_grad still get gradients for the attribution."""
     with torch.inference_mode():
-        cam = grad_cam(seed_model.model, sample.x[:5], target=0)
+        cam = grad_cam(cnn_model.model, sample.x[:5], target=0)
     _check_cam(cam, 5)
-    np.testing.assert_allclose(cam, grad_cam(seed_model.model, sample.x[:5], target=0))
+    np.testing.assert_allclose(cam, grad_cam(cnn_model.model, sample.x[:5], target=0))
 
 
 def test_grad_cam_with_features(resnet_weights, sample):
@@ -119,12 +119,12 @@ def test_grad_cam_with_features(resnet_weights, sample):
     _check_cam(cam, len(sample))
 
 
-def test_plot_explanations(seed_model, resnet_weights, sample, tmp_path):
-    for loaded, name in ((seed_model, "seed.png"), (load_model(resnet_weights), "res.png")):
+def test_plot_explanations(cnn_model, resnet_weights, sample, tmp_path):
+    for loaded, name in ((cnn_model, "cnn.png"), (load_model(resnet_weights), "res.png")):
         out = plot_explanations(loaded, sample, None, tmp_path / name, n_per_class=2)
         data = out.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) < 300_000
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["res.png", "seed.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.png", "res.png"]
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def mini_mitdb(tmp_path_factory) -> Path:
 
 def test_cli_explain(mini_mitdb, tmp_path, capsys):
     out = tmp_path / "figures" / "explain.png"
-    argv = ["explain", "--weights", str(SEED), "--mitdb-dir", str(mini_mitdb)]
+    argv = ["explain", "--weights", str(CNN), "--mitdb-dir", str(mini_mitdb)]
     argv += ["--cache-dir", str(tmp_path / "cache"), "--quiet", "--out", str(out)]
     assert cli.main(argv) == 0
     assert out.read_bytes().startswith(PNG_MAGIC)

@@ -1,8 +1,8 @@
 """Tests for ecg_utils.export: ONNX export against PyTorch on real MIT-BIH beats.
 
-The seed's ECG1DCNN and a randomly initialised ResNet1D with RR features are exported;
-ONNX Runtime must give the same probabilities as PyTorch (max abs diff <= 1e-4) at
-batch sizes 1 and 37, through the dynamic batch axis.
+The committed ECG1DCNN (``ecg_cnn.pth``) and a randomly initialised ResNet1D with RR
+features are exported; ONNX Runtime must give the same probabilities as PyTorch (max abs
+diff <= 1e-4) at batch sizes 1 and 37, through the dynamic batch axis.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from ecg_utils.inference import predict_proba  # noqa: E402
 from ecg_utils.models import ResNet1D  # noqa: E402
 
 MITDB = Path(os.environ.get("ECG_MITDB_DIR") or Path(__file__).parents[2] / "shared/data/mitdb")
-SEED = Path(__file__).parents[2] / "shared/seed/ecg_cnn.pth"
+CNN = Path(__file__).parents[1] / "ecg_cnn.pth"  # the committed ECG1DCNN
 TOLERANCE = 1e-4
 
 pytestmark = pytest.mark.skipif(
-    not (MITDB / "100.hea").exists() or not SEED.exists(),
-    reason="real MIT-BIH records or the seed weights are not available",
+    not (MITDB / "100.hea").exists(),
+    reason="real MIT-BIH records not found: set ECG_MITDB_DIR",
 )
 
 
@@ -52,7 +52,7 @@ def beats() -> Beats:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
-    """name -> (weights, onnx) for the seed model and a ResNet1D with RR features."""
+    """name -> (weights, onnx) for the committed ECG1DCNN and a ResNet1D with RR features."""
     folder = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
     resnet = folder / "resnet_rr.pth"
@@ -60,11 +60,11 @@ def exported(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
     save_model(ResNet1D(n_features=6), resnet, meta)
     return {
         name: (weights, export_onnx(weights, folder / f"{name}.onnx"))
-        for name, weights in (("seed", SEED), ("resnet_rr", resnet))
+        for name, weights in (("cnn", CNN), ("resnet_rr", resnet))
     }
 
 
-@pytest.mark.parametrize("name", ["seed", "resnet_rr"])
+@pytest.mark.parametrize("name", ["cnn", "resnet_rr"])
 @pytest.mark.parametrize("batch", [1, 37])
 def test_onnx_matches_torch(exported, beats, name, batch):
     weights, path = exported[name]
@@ -78,7 +78,7 @@ def test_onnx_matches_torch(exported, beats, name, batch):
     np.testing.assert_allclose(got.sum(axis=1), 1, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["seed", "resnet_rr"])
+@pytest.mark.parametrize("name", ["cnn", "resnet_rr"])
 def test_long_input_fused_path(exported, beats, name, monkeypatch):
     """predict_proba folds BatchNorm for long inputs; ONNX Runtime still agrees."""
     monkeypatch.setattr(inference, "FUSE_MIN_BEATS", len(beats.x))
@@ -94,7 +94,7 @@ def test_long_input_fused_path(exported, beats, name, monkeypatch):
 def test_parallel_path_restores_threads(exported, beats, monkeypatch):
     """One Python thread per core gives the same probabilities; thread count restored."""
     monkeypatch.setattr(inference, "PARALLEL_MIN_BATCHES", 1)
-    model = load_model(exported["seed"][0]).model
+    model = load_model(exported["cnn"][0]).model
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -107,7 +107,7 @@ def test_parallel_path_restores_threads(exported, beats, monkeypatch):
 
 
 def test_graph_and_metadata(exported):
-    for name, n_inputs in (("seed", 1), ("resnet_rr", 2)):
+    for name, n_inputs in (("cnn", 1), ("resnet_rr", 2)):
         weights, path = exported[name]
         model = onnx.load(path)
         onnx.checker.check_model(model, full_check=True)
@@ -128,7 +128,7 @@ def test_graph_and_metadata(exported):
 
 
 def test_no_temporary_files_left(exported):
-    folder = exported["seed"][1].parent
+    folder = exported["cnn"][1].parent
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
 
 
@@ -145,12 +145,12 @@ def test_missing_onnx_file(tmp_path):
 
 
 def test_cli_export(tmp_path, capsys):
-    out = tmp_path / "models" / "seed.onnx"
-    argv = ["export", "--weights", str(SEED), "--format", "onnx", "--out", str(out)]
+    out = tmp_path / "models" / "cnn.onnx"
+    argv = ["export", "--weights", str(CNN), "--format", "onnx", "--out", str(out)]
     assert cli.main(argv) == 0
     assert out.stat().st_size > 100_000
     assert onnx_metadata_path(out).exists()
-    assert "seed.onnx" in capsys.readouterr().out
+    assert "cnn.onnx" in capsys.readouterr().out
 
 
 def test_cli_export_bad_weights(tmp_path):
