@@ -29,17 +29,20 @@ SVDB_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "svdb-d
 
 
 def find_svdb_dir(folder: str | os.PathLike | None = None) -> Path:
-    """The svdb-dev folder: ``folder``, else ``$ECG_SVDB_DIR``, else ``../shared/data/svdb-dev``.
+    """The svdb-dev folder: ``folder``, else ``$ECG_SVDB_DIR``, else ``../shared/data/svdb-dev``
+    (a folder or variable that is given is used alone, never replaced by the default).
 
     Raises
     ------
     EcgError
         When none holds a ``RECORDS`` file.
     """
-    for candidate in (folder, os.environ.get(SVDB_ENV), SVDB_DEFAULT):
-        if candidate and (Path(candidate) / "RECORDS").is_file():
+    given = folder or os.environ.get(SVDB_ENV)
+    candidates = (given,) if given else (SVDB_DEFAULT,)  # a folder given is the only one
+    for candidate in candidates:
+        if (Path(candidate) / "RECORDS").is_file():
             return Path(candidate)
-    where = folder or os.environ.get(SVDB_ENV) or SVDB_DEFAULT
+    where = given or SVDB_DEFAULT
     raise EcgError(
         f"svdb-dev records not found (no RECORDS file); give --svdb-dir or set {SVDB_ENV}",
         where,

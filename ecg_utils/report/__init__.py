@@ -39,6 +39,7 @@ from .new_patients import section_new_patients
 from .patient_specific import section_patient_specific
 from .protocols import section_inter_patient_protocol, section_kaggle_protocol
 from .readme import README_END, README_START, readme_summary, update_readme
+from .relative import section_relative
 from .reproducibility import section_environment, study_training_time
 from .resampling import section_resampling
 from .seeds import section_seed_spread
@@ -78,6 +79,7 @@ def render_report(results: dict, figures_dir: str | Path | None = None) -> str:
         "",
         section_dataset(results),
         section_targets(results),
+        section_relative(results),
         section_new_patients(results),
         section_patient_specific(results),
         section_fidelity(results),
