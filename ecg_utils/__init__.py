@@ -14,12 +14,18 @@ from pathlib import Path
 
 from ._io import EcgError as EcgError  # re-exported
 
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "product.pth"
-"""The product model for new patients (trained on all 48 MIT-BIH records with the
-benchmark's recipe); prediction uses it by default."""
-BENCHMARK_WEIGHTS = Path(__file__).parent / "weights" / "interpatient.pth"
-"""The benchmark model for new patients (trained on DS1 only, chosen by DS1 record-fold
-cross-validation); its DS1 -> DS2 figures are the inter-patient table's."""
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "relative_all.pth"
+"""The product model for new patients: boosted trees on patient-relative inputs
+(:mod:`ecg_utils.relative`), the recipe chosen on DS1 record folds and svdb-dev, trained
+on all 48 MIT-BIH records; prediction uses it by default."""
+BENCHMARK_WEIGHTS = Path(__file__).parent / "weights" / "relative_ds1.pth"
+"""The benchmark model for new patients: the same recipe trained on DS1 only; its
+DS1 -> DS2 figures are the inter-patient benchmark."""
+NETWORK_PRODUCT_WEIGHTS = Path(__file__).parent / "weights" / "product.pth"
+"""The previous product model (a narrow ResNet1D ensemble with RR and template features,
+trained on all 48 records), kept for comparison and for the study's network sections."""
+NETWORK_BENCHMARK_WEIGHTS = Path(__file__).parent / "weights" / "interpatient.pth"
+"""The previous benchmark model (the same network recipe trained on DS1)."""
 
 KAGGLE_BEST_WEIGHTS = Path(__file__).parent / "weights" / "kaggle_best.pth"
 """The strongest beat model on the Kaggle protocol (random beat split, so patients it has
@@ -53,13 +59,22 @@ _EXPORTS = {
     "plan": ("describe_plan", "plan_study"),
     "predict": ("classify_record",),
     "quality": ("noisy_intervals",),
+    "relative": ("relative_features", "rhythm_features"),
     "splits": ("DS1", "DS2", "make_split"),
     "training": ("TrainConfig", "train"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted(
-    ["BENCHMARK_WEIGHTS", "DEFAULT_WEIGHTS", "KAGGLE_BEST_WEIGHTS", "EcgError", *_MODULE_OF]
+    [
+        "BENCHMARK_WEIGHTS",
+        "DEFAULT_WEIGHTS",
+        "KAGGLE_BEST_WEIGHTS",
+        "NETWORK_BENCHMARK_WEIGHTS",
+        "NETWORK_PRODUCT_WEIGHTS",
+        "EcgError",
+        *_MODULE_OF,
+    ]
 )
 
 

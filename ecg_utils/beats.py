@@ -66,6 +66,10 @@ class Beats:
         The stretch from 0.9 s before to 0.4 s after each R peak at 120 Hz, scaled per
         recording (:func:`wide_windows`); None where the raw signal is not known (beats
         read from Kaggle's CSVs).
+    relative : ndarray, shape (n_beats, 103), float32, or None
+        The patient-relative features of two leads (:func:`ecg_utils.relative.
+        relative_features`, NaN for a missing second lead); None where the raw signal is
+        not known.
     """
 
     x: np.ndarray
@@ -75,6 +79,7 @@ class Beats:
     rr: np.ndarray
     meta: dict = field(default_factory=dict)
     wide: np.ndarray | None = None
+    relative: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -89,6 +94,7 @@ class Beats:
             self.rr[idx],
             self.meta,
             None if self.wide is None else self.wide[idx],
+            None if self.relative is None else self.relative[idx],
         )
 
     def counts(self) -> dict[str, int]:
@@ -100,9 +106,11 @@ class Beats:
         """Stack several ``Beats`` into one."""
         if not parts:
             return Beats.empty(meta)
-        wide = None
+        wide = relative = None
         if all(p.wide is not None for p in parts):
             wide = np.concatenate([p.wide for p in parts])
+        if all(p.relative is not None for p in parts):
+            relative = np.concatenate([p.relative for p in parts])
         return Beats(
             np.concatenate([p.x for p in parts]),
             np.concatenate([p.y for p in parts]),
@@ -111,6 +119,7 @@ class Beats:
             np.concatenate([p.rr for p in parts]),
             meta or {},
             wide,
+            relative,
         )
 
     @staticmethod
@@ -342,6 +351,7 @@ def beats_from_annotations(
     symbols: list[str],
     record: str = "",
     drop_last: bool = True,
+    other_lead: np.ndarray | None = None,
 ) -> Beats:
     """Segment every annotated beat of one lead and label it with the AAMI mapping.
 
@@ -361,14 +371,20 @@ def beats_from_annotations(
     drop_last : bool
         Drop the record's last beat, as the Kaggle set does (its segment length would
         need the next RR interval).
+    other_lead : ndarray, shape (n_samples,), optional
+        The record's second lead, read by the patient-relative features beside ``x``.
     """
+    from .relative import RELATIVE_LEADS, relative_features
+
     peaks, labels = annotated_beats(samples, symbols)
     rr = rr_features(peaks, fs)
     xb, kept = segment_beats(x, fs, peaks)
     wide = wide_windows(x, fs, peaks[kept])  # scaled over every beat, the last included
+    leads = x[:, None] if other_lead is None else np.column_stack([x, other_lead])
+    relative = relative_features(leads, fs, peaks[kept], n_leads=RELATIVE_LEADS)
     if drop_last and len(kept) and kept[-1] == len(peaks) - 1:
         # the last beat has no next RR interval to size its segment; Kaggle drops it
-        xb, kept, wide = xb[:-1], kept[:-1], wide[:-1]
+        xb, kept, wide, relative = xb[:-1], kept[:-1], wide[:-1], relative[:-1]
     return Beats(
         xb,
         labels[kept],
@@ -376,6 +392,7 @@ def beats_from_annotations(
         peaks[kept],
         rr[kept],
         wide=wide,
+        relative=relative,
     )
 
 
@@ -430,8 +447,12 @@ def read_record_beats(record_path: str | Path, lead: str | None = "MLII") -> Bea
     sig, fs, names = read_signal(record_path)
     idx, note = pick_lead(names, lead)
     ann_samples, ann_symbols = read_annotations(record_path)
+    others = [i for i in range(sig.shape[1]) if i != idx]
+    other = sig[:, others[0]] if others else None
     try:
-        beats = beats_from_annotations(sig[:, idx], fs, ann_samples, ann_symbols, record_path.name)
+        beats = beats_from_annotations(
+            sig[:, idx], fs, ann_samples, ann_symbols, record_path.name, other_lead=other
+        )
     except EcgError as exc:
         if exc.path is not None:
             raise
@@ -504,6 +525,9 @@ SEGMENTATION_VERSION = 3
 results marked stale)."""
 WIDE_VERSION = 1
 """Bump when :func:`wide_windows` changes: cached beat sets are rebuilt, results kept."""
+CACHE_RELATIVE_VERSION = 1
+"""Bump when :mod:`ecg_utils.relative` changes: cached beat sets are rebuilt, the
+networks' results kept (they do not read the relative features)."""
 
 
 def build_beats(
@@ -541,7 +565,9 @@ def build_beats(
     records = _check_record_names(list(records), mitdb_dir) if records else _records_list(mitdb_dir)
     fingerprint = data_fingerprint(mitdb_dir, records)
     key = hashlib.sha256(
-        json.dumps([fingerprint, records, lead, SEGMENTATION_VERSION, WIDE_VERSION]).encode()
+        json.dumps(
+            [fingerprint, records, lead, SEGMENTATION_VERSION, WIDE_VERSION, CACHE_RELATIVE_VERSION]
+        ).encode()
     ).hexdigest()[:16]
     cache = Path(cache_dir) / f"beats-{key}.npz" if cache_dir else None
     if cache is not None and cache.exists():
@@ -585,6 +611,7 @@ def save_beats(beats: Beats, path: str | Path) -> None:
             rr=beats.rr,
             meta=np.array(json.dumps(beats.meta)),
             **({} if beats.wide is None else {"wide": beats.wide}),
+            **({} if beats.relative is None else {"relative": beats.relative}),
         )
 
 
@@ -592,11 +619,13 @@ def load_beats(path: str | Path) -> Beats:
     """Read a ``Beats`` set written by :func:`save_beats` (no pickles are loaded)."""
     with np.load(path, allow_pickle=False) as z:
         wide = z["wide"] if "wide" in z.files else None
+        relative = z["relative"] if "relative" in z.files else None
         meta = json.loads(str(z["meta"]))
-        beats = Beats(z["x"], z["y"], z["record"], z["r_peak"], z["rr"], meta, wide)
+        beats = Beats(z["x"], z["y"], z["record"], z["r_peak"], z["rr"], meta, wide, relative)
     n = len(beats.y)
     if (
         (wide is not None and wide.shape != (n, WIDE_LENGTH))
+        or (relative is not None and len(relative) != n)
         or beats.x.shape != (n, BEAT_LENGTH)
         or beats.rr.shape != (n, 4)
         or len(beats.record) != n
@@ -622,6 +651,10 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "rr+morph+wide": RR_FEATURES + MORPH_FEATURES + WIDE_COLUMNS,
     "rhythm+wide": RR_RELATIVE + MORPH_FEATURES + CONTEXT_FEATURES + WIDE_COLUMNS,
 }
+RELATIVE_SET = "relative"
+"""The patient-relative feature set (:mod:`ecg_utils.relative`): computed from the whole
+recording's leads, not from the 120 Hz beats, so it is not among :data:`FEATURE_SETS`
+(the networks' sets) and :func:`beat_features` reads it from ``Beats.relative``."""
 """Per-beat feature sets a model can ask for, with the names of their columns."""
 
 
@@ -742,13 +775,21 @@ def context_features(rr: np.ndarray, groups: np.ndarray | None = None) -> np.nda
 
 
 def beat_features(beats: Beats, feature_set: str | None) -> np.ndarray:
-    """:func:`feature_matrix` of a :class:`Beats` set, grouped by its records.
+    """:func:`feature_matrix` of a :class:`Beats` set, grouped by its records, or its
+    patient-relative features for :data:`RELATIVE_SET`.
 
     Returns
     -------
     ndarray, shape (n_beats, k), float32
         ``k = 0`` when ``feature_set`` is None.
     """
+    if feature_set == RELATIVE_SET:
+        if beats.relative is None:
+            raise EcgError(
+                "the relative feature set needs the raw recordings (build the beats from "
+                "WFDB records, not Kaggle's beat CSVs)"
+            )
+        return beats.relative
     return feature_matrix(beats.rr, feature_set, beats.x, beats.record, beats.wide)
 
 

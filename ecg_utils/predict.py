@@ -18,6 +18,7 @@ from .beats import (
     BEAT_LENGTH,
     CLASS_NAMES,
     FS_BEAT,
+    RELATIVE_SET,
     feature_matrix,
     rr_features,
     segment_beats,
@@ -215,10 +216,6 @@ def recording_inputs(
     x_seg, fs_seg, peaks_seg = at_training_rate(x, fs, peaks)
     beats = segment_in_chunks(x_seg, fs_seg, peaks_seg)
     return peaks, beats, recording_features(feature_set, beats, x_seg, fs_seg, peaks_seg)
-
-
-RELATIVE_SET = "relative"
-"""Feature set of the patient-relative models (:mod:`ecg_utils.relative`)."""
 
 
 def relative_inputs(signal: np.ndarray, fs: float, peaks: np.ndarray, lead: int) -> np.ndarray:

@@ -295,9 +295,9 @@ def ship_relative(
     ``runs_dir``, the out-of-fold probabilities of both are kept there
     (``relative_oof.npz``: not shipped; for later checks of adaptations).
     """
+    from .beats import RELATIVE_SET
     from .checkpoint import save_model
     from .experiments import RELATIVE_CANDIDATES
-    from .predict import RELATIVE_SET
 
     name = result["chosen"]
     spec = RELATIVE_CANDIDATES[name]

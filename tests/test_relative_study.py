@@ -120,3 +120,13 @@ def test_the_high_point_keeps_its_ppv_floor():
     proba /= proba.sum(1, keepdims=True)
     offsets = high_offsets(proba, y)
     assert offsets[0] == 0 and offsets[1] > 0 and offsets[2] > 0
+
+
+def test_the_beat_sets_carry_the_same_relative_features(synthetic_mitdb):
+    from ecg_utils.beats import RELATIVE_SET, beat_features, build_beats
+
+    beats = build_beats(synthetic_mitdb, records=["101", "106"], progress=False)
+    data = feature_set(synthetic_mitdb, ["101", "106"], None)
+    np.testing.assert_array_equal(beat_features(beats, RELATIVE_SET), data["x"])
+    np.testing.assert_array_equal(beats.r_peak, data["peaks"])
+    assert len(beats.subset(np.arange(5)).relative) == 5

@@ -99,10 +99,11 @@ def section_new_patients(results: dict) -> str:
 def _intro(results: dict, bench: dict) -> str:
     product = shipped_result(results, PRODUCT_TARGET)
     product_text = (
-        f"**Product** (`ecg_utils.DEFAULT_WEIGHTS`, `{PRODUCT_TARGET}`): {product['title']}. "
+        f"**Product** (`ecg_utils.NETWORK_PRODUCT_WEIGHTS`, `{PRODUCT_TARGET}`): "
+        f"{product['title']}. "
         "The same recipe, fixed by the benchmark's choice before any DS2 figure was read, "
-        "trained on all 48 records (the paced ones teach Q); `predict` and "
-        "`classify_record` use it. Its figures for new patients come from its own "
+        "trained on all 48 records (the paced ones teach Q); `predict` used it until the "
+        "patient-relative recipe above replaced it. Its figures for new patients come from its own "
         "cross-validation over folds of whole records of all 48, with bootstrap intervals "
         "over records: it has no test set, since every record trained it."
         if product
@@ -115,11 +116,12 @@ def _intro(results: dict, bench: dict) -> str:
             f"seed costs {_minutes(product):.0f} min on 2 cores), so the product is its "
             "seed-0 model alone."
         )
-    return f"""## New patients
+    return f"""## New patients: the network recipe (shipped before the relative one)
 
-Two models for two jobs:
+Two models for two jobs, both kept for comparison (`predict --weights` takes them):
 
-- **Benchmark** (`ecg_utils.BENCHMARK_WEIGHTS`, `{UNSEEN_PATIENT_TARGET}`): {bench["title"]}.
+- **Benchmark** (`ecg_utils.NETWORK_BENCHMARK_WEIGHTS`, `{UNSEEN_PATIENT_TARGET}`):
+  {bench["title"]}.
   Trained on DS1 only and chosen by cross-validation over folds of whole DS1 records;
   its DS1 → DS2 figures are the ones to set beside the literature.
 - {product_text}
