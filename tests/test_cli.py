@@ -383,7 +383,7 @@ def user_runs(tmp_path_factory, synthetic_mitdb):
         procs[name] = (start(args, cwd), cwd)
     results = {}
     for name, (proc, cwd) in procs.items():
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate()
         results[name] = (proc.returncode, out, err, cwd)
     return results
 
@@ -417,7 +417,7 @@ def test_evaluate_json_on_the_real_data(tmp_path, mitdb_dir, cnn_weights):
         ],
         tmp_path,
     )
-    out, err = proc.communicate(timeout=300)
+    out, err = proc.communicate()
     assert proc.returncode == 0, err
     assert err == ""  # no progress bars when stderr is not a terminal
     metrics = check_metrics_json(out, "kaggle")

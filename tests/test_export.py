@@ -162,7 +162,6 @@ def test_cli_export_bad_weights(tmp_path):
         capture_output=True,
         text=True,
         cwd=Path(__file__).parents[1],
-        timeout=120,
     )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "no.pth" in proc.stderr

@@ -97,7 +97,6 @@ def test_evaluate_json_of_the_shipped_kaggle_models_matches_their_results(mitdb_
         text=True,
         check=True,
         cwd=ROOT,
-        timeout=600,
     )
     got = json.loads(out.stdout)
     assert set(got) >= {"protocol", "n_beats", "accuracy", "macro_f1", "classes"}
