@@ -2,11 +2,19 @@
 
 Holter analysts review beat families and correct them; the AAMI EC57 patient-specific
 protocol lets the first 5 minutes of a recording, labelled by an expert, train the
-classifier for that patient. :func:`adapt` keeps the shipped model unchanged and adds a
-memory of the patient's labelled beats: each new beat's probabilities are mixed with the
-vote of its nearest labelled beats in the model's own representation
-(:class:`~ecg_utils.models.PatientAdapted`). It needs no training, takes well under a
-second for a 30-minute record, and the adapted model saves and loads like any other.
+classifier for that patient. :func:`adapt` leaves the shipped model unchanged and returns
+an adapted copy:
+
+- a model of the patient-relative recipe (the default weights) is **fine-tuned with
+  replay** (:mod:`ecg_utils.finetune`): boosting continues from its probabilities on the
+  patient's labelled beats mixed with a class-balanced replay of its training beats, so
+  one or two labelled S beats move its boundary and classes the patient's labels lack
+  survive;
+- a network gets a memory of the patient's labelled beats: each new beat's
+  probabilities are mixed with the vote of its nearest labelled beats in the network's
+  own representation (:class:`~ecg_utils.models.PatientAdapted`).
+
+Either adapted model saves and loads like any other.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ MATCH_S = 0.15
 """A label names the beat whose R peak lies within this many seconds of its sample."""
 NEIGHBOURS = 5
 """Labelled beats that vote for each beat (fewer when fewer are labelled)."""
+ADAPTED = ("patient", "patient_trees")
+"""Architectures of models already adapted to a patient (not adapted again)."""
 VOTE_WEIGHT = 0.5
 """Share of the labelled beats' vote in the adapted probabilities, unless the model's
 metadata names the share chosen on its training records (``patient_vote_weight``)."""
@@ -127,7 +137,8 @@ def adapt(
     Returns
     -------
     LoadedModel
-        Whose model is a :class:`~ecg_utils.models.PatientAdapted`; ``meta["patient"]``
+        Whose model is a :class:`~ecg_utils.trees.PatientTrees` (relative recipe) or a
+        :class:`~ecg_utils.models.PatientAdapted` (networks); ``meta["patient"]``
         records the recording, the number of labelled beats per class and the labelled
         span in samples.
 
@@ -140,10 +151,10 @@ def adapt(
     from .predict import recording_inputs, resolve_weights
 
     loaded = resolve_weights(model)
-    if not hasattr(loaded.model, "embed") or loaded.meta.get("architecture") == "patient":
+    if not hasattr(loaded.model, "embed") or loaded.meta.get("architecture") in ADAPTED:
         raise EcgError(
             f"a {loaded.meta.get('architecture')!r} model cannot be adapted: adaptation "
-            "needs a shipped beat model (ecg1dcnn, resnet1d or an ensemble)"
+            "needs a shipped beat model (not one already adapted to a patient)"
         )
     n_samples = len(signal)
     table = parse_labels(labels, n_samples)
@@ -153,6 +164,22 @@ def adapt(
         raise EcgError(f"none of the {len(table)} labels lies within {MATCH_S} s of a beat")
     keep = matched >= 0
     beat_idx, beat_labels = matched[keep], table["label"].to_numpy()[keep]
+    counts = np.bincount(beat_labels, minlength=len(CLASS_NAMES))
+    patient = {
+        "record": record,
+        "n_labels": int(len(beat_idx)),
+        "n_labels_unmatched": int((~keep).sum()),
+        "labels_per_class": dict(zip(CLASS_NAMES, counts.tolist(), strict=True)),
+        "labelled_samples": [int(peaks[beat_idx].min()), int(peaks[beat_idx].max())],
+        "fs": float(fs),
+    }
+    if getattr(loaded.model, "replay_features", None) is not None:
+        from .finetune import FINE_TUNE, fine_tune
+
+        tuned, args = fine_tune(loaded, feats[beat_idx], beat_labels)
+        meta = {**loaded.meta, "architecture": "patient_trees", "model_args": args}
+        meta["patient"] = {**patient, "method": "fine-tuning with replay", **FINE_TUNE}
+        return LoadedModel(tuned, meta)
     x = torch.from_numpy(beats[beat_idx]).unsqueeze(1)
     f = None if feats is None else torch.from_numpy(feats[beat_idx])
     with torch.no_grad():
@@ -172,20 +199,8 @@ def adapt(
     adapted = PatientAdapted(**args)
     adapted.base.load_state_dict(loaded.model.state_dict())
     adapted.remember(memory, torch.from_numpy(beat_labels))
-    counts = np.bincount(beat_labels, minlength=len(CLASS_NAMES))
-    meta = {
-        **loaded.meta,
-        "architecture": "patient",
-        "model_args": args,
-        "patient": {
-            "record": record,
-            "n_labels": int(len(beat_idx)),
-            "n_labels_unmatched": int((~keep).sum()),
-            "labels_per_class": dict(zip(CLASS_NAMES, counts.tolist(), strict=True)),
-            "labelled_samples": [int(peaks[beat_idx].min()), int(peaks[beat_idx].max())],
-            "fs": float(fs),
-        },
-    }
+    meta = {**loaded.meta, "architecture": "patient", "model_args": args}
+    meta["patient"] = {**patient, "method": "nearest labelled beats vote"}
     return LoadedModel(adapted.eval(), meta)
 
 

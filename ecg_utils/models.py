@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .trees import BoostedTrees, ByLeads, LinearBeatModel
+from .trees import BoostedTrees, ByLeads, LinearBeatModel, PatientTrees
 
 
 class ECG1DCNN(nn.Module):
@@ -329,6 +329,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "trees": BoostedTrees,
     "linear": LinearBeatModel,
     "by_leads": ByLeads,
+    "patient_trees": PatientTrees,
 }
 """Architecture name -> class, as recorded in weight metadata."""
 

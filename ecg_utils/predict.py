@@ -205,16 +205,13 @@ def recording_inputs(
         peaks = peaks[(peaks >= 0) & (peaks < len(x))]
     if len(peaks) == 0:
         return peaks, np.zeros((0, BEAT_LENGTH), np.float32), None
-    if feature_set == RELATIVE_SET:
-        # the relative recipe reads no 120 Hz beat: its features come from every lead
-        # at the recording's own rate (scale-free, so no resampling is needed)
-        return (
-            peaks,
-            np.zeros((len(peaks), BEAT_LENGTH), np.float32),
-            relative_inputs(signal, fs, peaks, lead),
-        )
     x_seg, fs_seg, peaks_seg = at_training_rate(x, fs, peaks)
     beats = segment_in_chunks(x_seg, fs_seg, peaks_seg)
+    if feature_set == RELATIVE_SET:
+        # the relative features come from every lead at the recording's own rate (they
+        # are scale-free and time-based: no resampling); the 120 Hz beats still serve
+        # families, figures and explanations
+        return peaks, beats, relative_inputs(signal, fs, peaks, lead)
     return peaks, beats, recording_features(feature_set, beats, x_seg, fs_seg, peaks_seg)
 
 

@@ -359,7 +359,8 @@ def ship_relative(
             "n_parameters": int(sum(b.numel() for b in model.state_dict().values())),
         }
         save_model(model, root / target, meta)
-        row = {"weights": target, "train_seconds": seconds, "high": high}
+        replay = attach_replay(root / target, mit["x"][mask], mit["y"][mask])
+        row = {"weights": target, "train_seconds": seconds, "high": high, "replay": replay}
         row["svdb_dev"] = summary(
             svdb["y"], predict_candidate(model, svdb["x"]), svdb["record"], n_boot
         )
@@ -382,6 +383,36 @@ def ship_relative(
             row["cv_seconds"] = product_cv_seconds
         shipped[role] = row
     return shipped
+
+
+def attach_replay(weights: Path, features: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
+    """Store a class-balanced replay of the training beats inside shipped relative weights.
+
+    The replay (:func:`ecg_utils.finetune.replay_set`) is what :func:`ecg_utils.adapt`
+    mixes with a patient's labelled beats; it becomes two buffers of the model
+    (``replay_features``, ``replay_labels``), so the weights stay one plain state dict.
+    The model's outputs are unchanged. Returns what the metadata records of it.
+    """
+    import torch
+
+    from .checkpoint import load_model, read_metadata, save_model
+    from .finetune import replay_set
+    from .models import build_model
+
+    loaded = load_model(weights)
+    rx, ry = replay_set(features, y, seed)
+    meta = read_metadata(weights)
+    args = {**meta["model_args"], "n_replay": len(ry)}
+    model = build_model(meta["architecture"], **args)
+    state = {k: v for k, v in loaded.model.state_dict().items() if not k.startswith("replay_")}
+    state["replay_features"] = torch.as_tensor(rx)
+    state["replay_labels"] = torch.as_tensor(ry)
+    model.load_state_dict(state)
+    counts = np.bincount(ry, minlength=len(CLASS_NAMES)).tolist()
+    replay = {"beats": len(ry), "per_class": dict(zip(CLASS_NAMES, counts, strict=True))}
+    replay["bytes"] = int(rx.nbytes + ry.nbytes)
+    save_model(model.eval(), weights, {**meta, "model_args": args, "replay": replay})
+    return replay
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

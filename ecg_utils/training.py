@@ -29,7 +29,11 @@ from .models import MODELS, add_logit_offsets, build_model, count_parameters
 from .operating import high_sensitivity_offsets, offset_logits
 from .splits import PROTOCOLS
 
-TRAINABLE = tuple(name for name in MODELS if name not in ("ensemble", "patient"))
+TRAINABLE = tuple(
+    name
+    for name in MODELS
+    if name not in ("ensemble", "patient", "trees", "linear", "by_leads", "patient_trees")
+)
 """Architectures one training run can train (an ensemble is assembled from runs, a
 patient-adapted model from a trained one and a patient's labels)."""
 

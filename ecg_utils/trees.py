@@ -96,6 +96,9 @@ class ByLeads(nn.Module):
         after them has no second lead (default: ``first``'s feature count).
     full_columns, first_columns : list of int, optional
         The columns each model reads (default: the first ``n_features`` of each).
+    n_replay : int
+        Training beats kept with the weights (``replay_features``, ``replay_labels``) for
+        fine-tuning on a patient (:mod:`ecg_utils.finetune`); 0 for none.
 
     A beat whose columns after ``n_first`` hold NaN (no second lead:
     :func:`ecg_utils.relative.relative_features` with ``n_leads=2`` on a one-lead
@@ -111,6 +114,7 @@ class ByLeads(nn.Module):
         n_first: int | None = None,
         full_columns: list[int] | None = None,
         first_columns: list[int] | None = None,
+        n_replay: int = 0,
     ):
         super().__init__()
         from .models import build_model
@@ -126,6 +130,8 @@ class ByLeads(nn.Module):
         self.register_buffer("full_columns", torch.as_tensor(full_columns, dtype=torch.long))
         self.register_buffer("first_columns", torch.as_tensor(first_columns, dtype=torch.long))
         self.register_buffer("logit_offsets", torch.zeros(full["model_args"].get("num_classes", 5)))
+        self.register_buffer("replay_features", torch.zeros(n_replay, self.n_features))
+        self.register_buffer("replay_labels", torch.zeros(n_replay, dtype=torch.long))
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         if features is None:
@@ -139,6 +145,78 @@ class ByLeads(nn.Module):
     def embed(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """The logits, ``(batch, num_classes)``."""
         return self.forward(x, features)
+
+
+SENTINEL = -1.0e6
+"""Stands for a missing value (a recording without a second lead) in the features the
+patient trees read: scikit-learn's exact trees take no NaN."""
+
+
+class PatientTrees(nn.Module):
+    """A shipped model fine-tuned on one patient: its logits plus boosted patient trees.
+
+    Parameters
+    ----------
+    base : dict
+        ``{"architecture": ..., "model_args": ...}`` of the shipped model.
+    trees : dict
+        :class:`BoostedTrees` arguments of the patient's trees.
+
+    Output: ``log softmax(base(x, f)) + trees(f')``, logits ``(batch, num_classes)``, with
+    ``f'`` the features with NaN replaced by :data:`SENTINEL` (the raw prediction of
+    scikit-learn's ``GradientBoostingClassifier`` started from the base model).
+    """
+
+    def __init__(self, base: dict, trees: dict):
+        super().__init__()
+        from .models import build_model
+
+        self.base = build_model(base["architecture"], **base["model_args"])
+        self.trees = BoostedTrees(**trees)
+        self.n_features = int(getattr(self.base, "n_features", trees["n_features"]))
+        self.register_buffer("logit_offsets", torch.zeros(trees.get("num_classes", 5)))
+
+    def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        if features is None:
+            raise ValueError("PatientTrees reads the per-beat features; none were given")
+        start = torch.log_softmax(self.base(x, features), dim=1)
+        filled = torch.nan_to_num(features, nan=SENTINEL)
+        return start + self.trees(x, filled) + self.logit_offsets
+
+    def embed(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """The logits, ``(batch, num_classes)``."""
+        return self.forward(x, features)
+
+
+def trees_from_gradient_boosting(clf, num_classes: int = 5) -> tuple[BoostedTrees, dict]:
+    """Copy the trees of a fitted ``GradientBoostingClassifier`` (without its initial
+    estimator) into :class:`BoostedTrees`: ``learning_rate x sum of the trees``, per class."""
+    classes = [int(c) for c in clf.classes_]
+    if len(classes) < 3:
+        raise ValueError("patient trees need at least three classes in their training beats")
+    trees = [(classes[k], t.tree_) for row in clf.estimators_ for k, t in enumerate(row)]
+    args = dict(
+        n_features=int(clf.n_features_in_),
+        n_trees=len(trees),
+        n_nodes=max(t.node_count for _, t in trees),
+        depth=max(max(t.max_depth for _, t in trees), 1),
+        num_classes=num_classes,
+    )
+    model = BoostedTrees(**args)
+    with torch.no_grad():
+        for i, (k, t) in enumerate(trees):
+            m = t.node_count
+            leaf = t.children_left == -1
+            model.feature[i, :m] = torch.as_tensor(np.where(leaf, 0, t.feature).astype(np.int64))
+            model.threshold[i, :m] = torch.as_tensor(t.threshold.astype(np.float64))
+            model.left[i, :m] = torch.as_tensor(np.where(leaf, 0, t.children_left).astype(np.int64))
+            model.right[i, :m] = torch.as_tensor(
+                np.where(leaf, 0, t.children_right).astype(np.int64)
+            )
+            model.leaf[i, :m] = torch.as_tensor(leaf)
+            model.value[i, :m] = torch.as_tensor(t.value[:, 0, 0] * clf.learning_rate)
+            model.tree_class[i] = k
+    return model.eval(), args
 
 
 class LinearBeatModel(nn.Module):

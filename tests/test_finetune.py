@@ -1,0 +1,81 @@
+"""Fine-tuning a relative-recipe model on one patient's labelled beats, with replay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecg_utils._io import EcgError
+from ecg_utils.adaptation import adapt
+from ecg_utils.checkpoint import load_model, save_model
+from ecg_utils.finetune import REPLAY_PER_CLASS, replay_set
+from ecg_utils.predict import RELATIVE_SET, classify_record
+from ecg_utils.relative_study import attach_replay, feature_set, fit_candidate
+
+TREES = {"kind": "trees", "params": {"max_iter": 15, "max_leaf_nodes": 7}, "title": "test"}
+
+
+@pytest.fixture(scope="module")
+def tree_weights(tmp_path_factory, synthetic_mitdb):
+    """Small relative trees fitted on the synthetic database, with a replay set."""
+    records = (synthetic_mitdb / "RECORDS").read_text().split()
+    data = feature_set(synthetic_mitdb, records, None)
+    model, arch, args = fit_candidate(TREES, data["x"], data["y"])
+    path = tmp_path_factory.mktemp("weights") / "trees.pth"
+    save_model(model, path, {"architecture": arch, "model_args": args, "feature_set": RELATIVE_SET})
+    plain = path.with_name("plain.pth")
+    save_model(
+        model, plain, {"architecture": arch, "model_args": args, "feature_set": RELATIVE_SET}
+    )
+    replay = attach_replay(path, data["x"], data["y"])
+    return path, plain, replay
+
+
+def test_the_replay_set_is_class_balanced_and_small():
+    y = np.repeat(np.arange(5), [5000, 40, 900, 3, 700])
+    x = np.random.default_rng(0).normal(size=(len(y), 4))
+    rx, ry = replay_set(x, y)
+    assert np.bincount(ry, minlength=5).tolist() == [REPLAY_PER_CLASS, 40, REPLAY_PER_CLASS, 3, 600]
+    assert rx.dtype == np.float32 and len(rx) == len(ry)
+
+
+def test_attaching_the_replay_leaves_the_outputs_unchanged(tree_weights, synthetic_mitdb):
+    path, plain, replay = tree_weights
+    data = feature_set(synthetic_mitdb, ["101"], None)
+    import torch
+
+    with torch.no_grad():
+        a = load_model(path).model(None, torch.as_tensor(data["x"]))
+        b = load_model(plain).model(None, torch.as_tensor(data["x"]))
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    assert replay["beats"] == len(load_model(path).model.replay_labels) > 0
+
+
+def test_fine_tuning_learns_the_patients_labels_and_saves(tree_weights, synthetic_record, tmp_path):
+    path, _, _ = tree_weights
+    # a patient whose every beat the analyst calls S (a rhythm the model calls N)
+    rec = synthetic_record(seconds=40, symbols=("N",))
+    labelled = rec.beat_samples[: len(rec.beat_samples) // 2]
+    before = classify_record(rec.signal, rec.fs, rec.beat_samples, path)
+    patient = adapt(path, rec.signal, rec.fs, [(s, "S") for s in labelled], rec.beat_samples)
+    assert patient.meta["architecture"] == "patient_trees"
+    assert patient.meta["patient"]["method"] == "fine-tuning with replay"
+    assert patient.meta["patient"]["labelled_samples"][1] == labelled[-1]
+    after = classify_record(rec.signal, rec.fs, rec.beat_samples, patient)
+    scored = after["sample"] > labelled[-1]  # beats the fine-tuning never saw labelled
+    assert (after["class"][scored] == "S").mean() > (before["class"][scored] == "S").mean()
+    # the replay's normal beats look the same: the patient's labels win most, not all
+    assert (after["class"][scored] == "S").mean() > 0.5
+    out = tmp_path / "patient.pth"
+    save_model(patient.model, out, patient.meta)
+    again = classify_record(rec.signal, rec.fs, rec.beat_samples, out)
+    np.testing.assert_array_equal(again["label"], after["label"])
+    with pytest.raises(EcgError, match="already adapted"):
+        adapt(out, rec.signal, rec.fs, [(labelled[0], "N")], rec.beat_samples)
+
+
+def test_weights_without_a_replay_set_are_one_clear_error(tree_weights, synthetic_record):
+    _, plain, _ = tree_weights
+    rec = synthetic_record(seconds=20)
+    with pytest.raises(EcgError, match="replay"):
+        adapt(plain, rec.signal, rec.fs, [(rec.beat_samples[1], "S")], rec.beat_samples)
