@@ -60,6 +60,7 @@ _EXPORTS = {
     "predict": ("classify_record",),
     "quality": ("noisy_intervals",),
     "relative": ("relative_features", "rhythm_features"),
+    "review": ("review_beats",),
     "splits": ("DS1", "DS2", "make_split"),
     "training": ("TrainConfig", "train"),
 }

@@ -48,7 +48,8 @@ def parse_labels(labels, n_samples: int, source: str | Path | None = None) -> pd
     ----------
     labels : DataFrame, ndarray of shape (n, 2), or sequence of (sample, class) pairs
         Classes as labels 0-4 or names N, S, V, F, Q; a DataFrame needs ``sample`` and
-        ``class`` (or ``label``) columns.
+        ``class`` (or ``label``) columns, and its rows with a blank class (beats of a
+        review not yet labelled) are skipped.
     n_samples : int
         Length of the recording: every sample must lie inside it.
     source : path, optional
@@ -64,6 +65,14 @@ def parse_labels(labels, n_samples: int, source: str | Path | None = None) -> pd
         column = "class" if "class" in labels.columns else "label"
         if "sample" not in labels.columns or column not in labels.columns:
             raise EcgError("labels need 'sample' and 'class' columns", source)
+        filled = labels[column].notna() & (labels[column].astype(str).str.strip() != "")
+        if len(labels) and not filled.any():
+            raise EcgError(
+                f"the {column} column is blank in every row: fill in N, S, V, F or Q for the "
+                "beats reviewed (blank rows are skipped)",
+                source,
+            )
+        labels = labels[filled]  # rows left blank (beats not reviewed) are skipped
         samples, classes = labels["sample"].to_numpy(), labels[column].to_numpy()
     else:
         pairs = list(labels) if labels is not None else []

@@ -376,7 +376,7 @@ def _evaluate_patient_specific(args, loaded) -> int:
         out = {"protocol": "patient-specific", **{k: metrics[k] for k in keys}}
         out["operating_point"] = args.sensitivity
         out["test_records_seen_in_training"] = seen
-        out["labelled_minutes"] = None if args.labelled_beats else args.labelled_minutes
+        out["labelled_minutes"] = args.labelled_minutes
         out["labelled_beats"] = args.labelled_beats
         out["records"] = list(records)
         if args.bootstrap:
@@ -384,7 +384,8 @@ def _evaluate_patient_specific(args, loaded) -> int:
         print(json.dumps(out))
         return 0
     given = (
-        f"{args.labelled_beats} labelled beats (one per family)"
+        f"{args.labelled_beats} labelled beats (one per family of the first "
+        f"{args.labelled_minutes:g} minutes)"
         if args.labelled_beats
         else f"the first {args.labelled_minutes:g} labelled minutes"
     )
@@ -597,14 +598,27 @@ def _default_weights() -> Path:
     return DEFAULT_WEIGHTS
 
 
+def _read_for(args, weights):
+    """A recording read for ``weights``: with its second lead when the model reads one.
+
+    Returns (kind, signal, fs, extra, loaded): ``signal`` is 1-D, or ``(n, 2)`` with the
+    classified lead first."""
+    from .predict import read_input, resolve_weights, wants_two_leads, with_other_lead
+
+    loaded = resolve_weights(weights)
+    kind, data, fs, extra = read_input(args.path, args.fs, args.lead, wants_two_leads(loaded))
+    if kind != "beats":
+        data = with_other_lead(data, extra)
+    return kind, data, fs, extra, loaded
+
+
 def cmd_adapt(args) -> int:
     import pandas as pd
 
     from .adaptation import adapt
     from .checkpoint import save_model
-    from .predict import read_input
 
-    kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
+    kind, data, fs, extra, loaded = _read_for(args, args.weights)
     if kind == "beats":
         raise EcgError("adaptation needs a recording, not single beats", args.path)
     record = Path(args.path).with_suffix("").name
@@ -631,7 +645,7 @@ def cmd_adapt(args) -> int:
             "give the labelled beats: --labels LABELS.csv, --clusters families.csv or --ann atr"
         )
     try:
-        loaded = adapt(args.weights, data, fs, labels, r_peaks=peaks, record=record)
+        loaded = adapt(loaded, data, fs, labels, r_peaks=peaks, record=record)
     except EcgError as exc:
         if exc.path is None:
             raise EcgError(exc.problem, source) from None
@@ -671,14 +685,13 @@ def _reviewed_labels(families_csv: Path, record: str):
 def cmd_clusters(args) -> int:
     from ._io import atomic_open
     from .adaptation import plot_families, review_families
-    from .predict import read_input
 
-    kind, data, fs, extra = read_input(args.path, args.fs, args.lead)
+    kind, data, fs, extra, loaded = _read_for(args, args.weights)
     if kind == "beats":
         raise EcgError("the cluster review needs a recording, not single beats", args.path)
     peaks = _annotated(kind, extra, args)[0] if args.ann else None
     families, members, beats = review_families(
-        args.weights, data, fs, r_peaks=peaks, n_families=args.families
+        loaded, data, fs, r_peaks=peaks, n_families=args.families
     )
     record = Path(args.path).with_suffix("").name
     members.insert(0, "record", record)
@@ -692,6 +705,27 @@ def cmd_clusters(args) -> int:
         f"{args.out / 'families.csv'}, then run "
         f"'python -m ecg_utils adapt {args.path} --clusters {args.out / 'families.csv'} "
         f"--out patient.pth'"
+    )
+    return 0
+
+
+def cmd_review(args) -> int:
+    from ._io import atomic_open
+    from .review import review_beats
+
+    kind, data, fs, extra, loaded = _read_for(args, args.weights)
+    if kind == "beats":
+        raise EcgError("the review needs a recording, not single beats", args.path)
+    peaks = _annotated(kind, extra, args)[0] if args.ann else None
+    record = Path(args.path).with_suffix("").name
+    table = review_beats(loaded, data, fs, args.budget, r_peaks=peaks, record=record)
+    with atomic_open(args.out, "w", newline="") as handle:
+        table.to_csv(handle, index=False)
+    print(
+        f"{len(table)} beats to review in {args.out} (the least sure of "
+        f"{table['family'].nunique()} families first): fill in the class column (N, S, V, F "
+        f"or Q; leave a row blank to skip it), then run 'python -m ecg_utils adapt "
+        f"{args.path} --labels {args.out} --out patient.pth'"
     )
     return 0
 
@@ -812,8 +846,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--labelled-beats",
         type=_positive_int,
-        help="patient-specific, few labels: this many families per record, each labelled by "
-        "its most typical beat's reference class (instead of --labelled-minutes)",
+        help="patient-specific, few labels (EC57): the beats of the first --labelled-minutes "
+        "grouped into this many families, each family's most typical beat labelled with its "
+        "reference class (only those beats); the rest of the record is scored",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bootstrap", type=_int, default=0, help="bootstrap resamples for CIs")
@@ -920,6 +955,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--families", type=_positive_int, default=20, help="number of families")
     p.add_argument("--out", type=Path, required=True, help="folder for families.csv/.png")
     p.set_defaults(func=cmd_clusters)
+
+    p = sub.add_parser("review", help="list the beats the model is least sure of, to label")
+    _add_recording_args(p)
+    p.add_argument("--weights", type=Path, help="model whose doubts pick the beats")
+    p.add_argument("--ann", help="annotation extension whose beats to use (else detected)")
+    p.add_argument("--budget", type=_positive_int, default=20, help="beats to list (>= 1)")
+    p.add_argument("--out", type=Path, required=True, help="review CSV to fill in")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("explain", help="Grad-CAM figure of test beats (correct and wrong)")
     _add_data_args(p)

@@ -4,6 +4,11 @@ For each test record the reference labels of the first ``minutes`` adapt the mod
 (:func:`~ecg_utils.adaptation.adapt`); only the beats after them are scored, so adaptation
 never sees a scored label. The same beats classified by the unadapted model give the
 comparison. Beats are the annotated ones (as in the inter-patient table).
+
+The few-labels variant follows EC57 too: only the first ``minutes`` are grouped into
+families, the reference label of each family's most typical beat stands in for the
+analyst's review of it (that beat alone is labelled), and the beats after ``minutes``
+are scored.
 """
 
 from __future__ import annotations
@@ -43,10 +48,11 @@ def evaluate_patient_specific(
     minutes : float
         Labelled minutes at the start of each record.
     labelled_beats : int, optional
-        The few-labels protocol instead: the record's beats are grouped into this many
-        families (:func:`~ecg_utils.unsupervised.beat_families`, no labels used), the
-        reference label of each family's most typical beat stands in for the analyst's
-        review and labels its whole family, and every beat but those few is scored.
+        The few-labels protocol instead: the beats of the first ``minutes`` are grouped
+        into this many families (:func:`~ecg_utils.unsupervised.beat_families`, no
+        labels used), and the reference label of each family's most typical beat (that
+        beat alone) stands in for the analyst's review; the beats after ``minutes`` are
+        scored, as in the 5-minute protocol.
     vote_weight : float, optional
         Passed to :func:`~ecg_utils.adaptation.adapt`.
     keep_predictions : bool
@@ -66,23 +72,27 @@ def evaluate_patient_specific(
     from .adaptation import adapt
     from .beats import pick_lead
     from .detected_eval import reference_beats
-    from .predict import classify_record, resolve_weights
+    from .predict import classify_record, resolve_weights, wants_two_leads
     from .records import read_signal
 
     loaded = resolve_weights(weights)
+    two_leads = wants_two_leads(loaded)
     ys, globals_, adapted_, groups, per_record, times = [], [], [], [], {}, []
     for rec in records:
         path = Path(mitdb_dir) / rec
         sig, fs, names = read_signal(path)
         lead, _ = pick_lead(names)
-        x = sig[:, lead]
+        others = [i for i in range(sig.shape[1]) if i != lead][:1] if two_leads else []
+        x = sig[:, [lead, *others]] if others else sig[:, lead]
         peaks, labels = reference_beats(path)
         t0 = time.perf_counter()
+        first = peaks < int(round(minutes * 60 * fs))
         if labelled_beats:
-            labelled, given = _reviewed_families(x, fs, peaks, labels, labelled_beats)
+            picked = _reviewed_families(_lead0(x), fs, peaks, first, labelled_beats)
+            given = list(zip(peaks[picked], labels[picked], strict=True))
         else:
-            labelled = peaks < int(round(minutes * 60 * fs))
-            given = list(zip(peaks[labelled], labels[labelled], strict=True))
+            given = list(zip(peaks[first], labels[first], strict=True))
+        labelled = first
         patient = adapt(
             loaded,
             x,
@@ -117,7 +127,7 @@ def evaluate_patient_specific(
         }
     y, g = np.concatenate(ys), np.concatenate(groups)
     out = {
-        "minutes": None if labelled_beats else minutes,
+        "minutes": minutes,
         "labelled_beats": labelled_beats,
         "records": list(records),
         "per_record": per_record,
@@ -178,18 +188,19 @@ def choose_vote_weight(
     return best, scores
 
 
-def _reviewed_families(x, fs, peaks, labels, k: int):
-    """The few-labels protocol's labels: ``k`` families, each labelled by its medoid's
-    reference class. Returns the mask of the medoids (the labelled beats) and the
-    (sample, class) pairs of every beat of the families."""
+def _lead0(x: np.ndarray) -> np.ndarray:
+    return x if x.ndim == 1 else x[:, 0]
+
+
+def _reviewed_families(x, fs, peaks, first: np.ndarray, k: int) -> np.ndarray:
+    """The few-labels protocol's labelled beats: the medoids of ``k`` families of the
+    beats in ``first`` (the first minutes) alone. Returns their indices into ``peaks``."""
     from .beats import rr_features
     from .predict import at_training_rate, segment_in_chunks
     from .unsupervised import beat_families
 
+    idx = np.flatnonzero(first)
     x_seg, fs_seg, peaks_seg = at_training_rate(x, fs, peaks)
     beats = segment_in_chunks(x_seg, fs_seg, peaks_seg)
-    families, medoids = beat_families(beats, rr_features(peaks, fs), k)
-    labelled = np.zeros(len(peaks), bool)
-    labelled[medoids] = True
-    given = list(zip(peaks, labels[medoids][families], strict=True))
-    return labelled, given
+    _, medoids = beat_families(beats[idx], rr_features(peaks[idx], fs), min(k, len(idx)))
+    return idx[np.asarray(medoids, np.int64)]

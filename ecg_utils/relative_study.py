@@ -415,6 +415,41 @@ def attach_replay(weights: Path, features: np.ndarray, y: np.ndarray, seed: int 
     return replay
 
 
+def fold_weights(runs_dir: Path, fold: int) -> Path:
+    """Where the benchmark recipe's model of DS1 fold ``fold`` is kept (not shipped)."""
+    return Path(runs_dir) / f"relative_ds1_fold{fold}.pth"
+
+
+def save_fold_models(
+    result: dict, mitdb_dir: Path, cache_dir: Path | None, runs_dir: Path, force: bool = False
+) -> list[Path]:
+    """The chosen recipe trained on each DS1 fold's other records, each with the replay of
+    its own training beats, saved under ``runs_dir``: the models that adapt a DS1 record
+    they never saw in the patient-specific protocol's DS1 folds. Existing files for the
+    same result (``key``) are kept."""
+    from .beats import RELATIVE_SET
+    from .checkpoint import read_metadata, save_model
+    from .experiments import RELATIVE_CANDIDATES
+
+    spec = RELATIVE_CANDIDATES[result["chosen"]]
+    records = (Path(mitdb_dir) / "RECORDS").read_text().split()
+    mit = feature_set(mitdb_dir, records, cache_dir)
+    ds1 = np.isin(mit["record"], DS1)
+    paths = []
+    for i, fold in enumerate(result["folds"]):
+        path = fold_weights(runs_dir, i)
+        paths.append(path)
+        if path.exists() and not force and read_metadata(path).get("key") == result["key"]:
+            continue
+        train = ds1 & ~np.isin(mit["record"], fold)
+        model, arch, args = fit_candidate(spec, mit["x"][train], mit["y"][train])
+        meta = {"architecture": arch, "model_args": args, "feature_set": RELATIVE_SET}
+        meta |= {"fold": i, "held_out": fold, "recipe": result["chosen"], "key": result["key"]}
+        save_model(model, path, meta)
+        attach_replay(path, mit["x"][train], mit["y"][train])
+    return paths
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = np.exp(logits - logits.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)

@@ -195,7 +195,10 @@ def test_clusters_command_then_adapt_from_the_review(capsys, record, model_file,
 
 @pytest.mark.parametrize(
     ("flags", "minutes", "beats"),
-    [(("--labelled-minutes", "0.1"), 0.1, None), (("--labelled-beats", "3"), None, 3)],
+    [
+        (("--labelled-minutes", "0.1"), 0.1, None),
+        (("--labelled-beats", "3", "--labelled-minutes", "0.2"), 0.2, 3),
+    ],
 )
 def test_patient_specific_protocols_from_the_command_line(
     capsys, tmp_path, synthetic_mitdb, model_file, flags, minutes, beats
@@ -208,3 +211,13 @@ def test_patient_specific_protocols_from_the_command_line(
     assert got["protocol"] == "patient-specific"
     assert got["labelled_minutes"] == minutes and got["labelled_beats"] == beats
     assert set(got["classes"]) == set("NSVFQ") and got["n_beats"] > 0
+
+
+def test_few_labels_families_come_from_the_first_minutes_only(synthetic_record):
+    from ecg_utils.patient_specific import _reviewed_families
+
+    rec = synthetic_record(seconds=60)
+    peaks = rec.beat_samples
+    first = peaks < 20 * rec.fs
+    picked = _reviewed_families(rec.signal[:, 0], rec.fs, peaks, first, 4)
+    assert 1 <= len(picked) <= 4 and first[picked].all()
