@@ -807,7 +807,9 @@ def patient_specific_check(opts: StudyOptions, benchmark: str, single: str, ship
     quick = {"records": DS2[:3], "n_boot": 200} if opts.quick else {}
     result = evaluate_patient_specific(weights, opts.mitdb_dir, **quick, **minutes)
     result["few_labels"] = {
-        str(k): evaluate_patient_specific(weights, opts.mitdb_dir, labelled_beats=k, **quick)
+        str(k): evaluate_patient_specific(
+            weights, opts.mitdb_dir, labelled_beats=k, **quick, **minutes
+        )
         for k in (FEW_LABELS[:1] if opts.quick else FEW_LABELS)
     }
     for few in result["few_labels"].values():
