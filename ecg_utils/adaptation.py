@@ -118,6 +118,7 @@ def adapt(
     lead: int = 0,
     record: str | None = None,
     vote_weight: float | None = None,
+    fine_tune: dict | None = None,
 ) -> LoadedModel:
     """A copy of ``model`` adapted to one patient from some of their labelled beats.
 
@@ -141,7 +142,10 @@ def adapt(
     vote_weight : float, optional
         Share of the labelled neighbours' vote in the output (0-1); default the model's
         ``patient_vote_weight`` metadata (chosen on its training records by the study),
-        else :data:`VOTE_WEIGHT`.
+        else :data:`VOTE_WEIGHT` (networks).
+    fine_tune : dict, optional
+        Overrides of :data:`ecg_utils.finetune.FINE_TUNE` (relative-recipe models), on
+        top of the budget the weights' metadata name (``fine_tune``, chosen on DS1 folds).
 
     Returns
     -------
@@ -183,11 +187,13 @@ def adapt(
         "fs": float(fs),
     }
     if getattr(loaded.model, "replay_features", None) is not None:
-        from .finetune import FINE_TUNE, fine_tune
+        from .finetune import FINE_TUNE
+        from .finetune import fine_tune as fine_tune_model
 
-        tuned, args = fine_tune(loaded, feats[beat_idx], beat_labels)
+        params = {**FINE_TUNE, **loaded.meta.get("fine_tune", {}), **(fine_tune or {})}
+        tuned, args = fine_tune_model(loaded, feats[beat_idx], beat_labels, params)
         meta = {**loaded.meta, "architecture": "patient_trees", "model_args": args}
-        meta["patient"] = {**patient, "method": "fine-tuning with replay", **FINE_TUNE}
+        meta["patient"] = {**patient, "method": "fine-tuning with replay", **params}
         return LoadedModel(tuned, meta)
     x = torch.from_numpy(beats[beat_idx]).unsqueeze(1)
     f = None if feats is None else torch.from_numpy(feats[beat_idx])

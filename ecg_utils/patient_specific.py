@@ -34,6 +34,8 @@ def evaluate_patient_specific(
     labelled_beats: int | None = None,
     vote_weight: float | None = None,
     keep_predictions: bool = False,
+    fine_tune: dict | None = None,
+    selection: str = "medoids",
 ) -> dict:
     """Pooled metrics of the adapted and the unadapted model on each record's remainder.
 
@@ -58,6 +60,13 @@ def evaluate_patient_specific(
     keep_predictions : bool
         Also return ``y``, ``adapted_pred`` and ``global_pred`` (the scored beats), for
         pooling over several calls.
+    fine_tune : dict, optional
+        Passed to :func:`~ecg_utils.adaptation.adapt` (relative-recipe models).
+    selection : {"medoids", "active"}
+        How the few-labels protocol picks its ``labelled_beats`` in the first minutes:
+        the families' medoids, or active review (:mod:`ecg_utils.review`): rounds of
+        :data:`ACTIVE_ROUND` beats the model adapted so far is least sure of, one per
+        family first, each round labelled and the model adapted again.
     n_boot : int
         Record resamples of the bootstrap intervals (0: none).
 
@@ -87,21 +96,17 @@ def evaluate_patient_specific(
         peaks, labels = reference_beats(path)
         t0 = time.perf_counter()
         first = peaks < int(round(minutes * 60 * fs))
-        if labelled_beats:
-            picked = _reviewed_families(_lead0(x), fs, peaks, first, labelled_beats)
-            given = list(zip(peaks[picked], labels[picked], strict=True))
+        options = {"vote_weight": vote_weight, "fine_tune": fine_tune, "record": rec}
+        if labelled_beats and selection == "active":
+            patient = _active_review(loaded, x, fs, peaks, labels, first, labelled_beats, options)
         else:
-            given = list(zip(peaks[first], labels[first], strict=True))
+            if labelled_beats:
+                picked = _reviewed_families(_lead0(x), fs, peaks, first, labelled_beats)
+                given = list(zip(peaks[picked], labels[picked], strict=True))
+            else:
+                given = list(zip(peaks[first], labels[first], strict=True))
+            patient = adapt(loaded, x, fs, given, r_peaks=peaks, **options)
         labelled = first
-        patient = adapt(
-            loaded,
-            x,
-            fs,
-            given,
-            vote_weight=vote_weight,
-            r_peaks=peaks,
-            record=rec,
-        )
         seconds = time.perf_counter() - t0
         times.append(seconds)
         scored = ~labelled
@@ -186,6 +191,36 @@ def choose_vote_weight(
         scores[str(weight)] = float(f1_score(y, pred, labels=[0, 1, 2], average="macro"))
     best = max(VOTE_WEIGHTS, key=lambda w: (scores[str(w)], -w))
     return best, scores
+
+
+ACTIVE_ROUND = 5
+"""Beats an analyst labels per round of the simulated active review."""
+
+
+def _active_review(loaded, x, fs, peaks, labels, first, budget: int, options: dict):
+    """Simulated active review of the first minutes: rounds of :data:`ACTIVE_ROUND` beats
+    the current model doubts most (one per family first), labelled with their reference
+    classes, the shipped model adapted again on all labels so far. Returns the last
+    adapted model."""
+    from .adaptation import adapt
+    from .beats import rr_features
+    from .inference import predict_proba
+    from .predict import recording_inputs
+    from .review import least_sure
+    from .unsupervised import beat_families
+
+    idx = np.flatnonzero(first)
+    _, beats, feats = recording_inputs(x, fs, peaks, 0, loaded.feature_set)
+    families, _ = beat_families(beats[idx], rr_features(peaks[idx], fs), 20)
+    chosen: list[int] = []
+    model = loaded
+    while len(chosen) < min(budget, len(idx)):
+        proba = predict_proba(model.model, beats[idx], None if feats is None else feats[idx])
+        step = min(ACTIVE_ROUND, budget - len(chosen), len(idx) - len(chosen))
+        chosen += least_sure(proba, families, step, exclude=chosen).tolist()
+        given = list(zip(peaks[idx[chosen]], labels[idx[chosen]], strict=True))
+        model = adapt(loaded, x, fs, given, r_peaks=peaks, **options)
+    return model
 
 
 def _lead0(x: np.ndarray) -> np.ndarray:

@@ -998,9 +998,11 @@ def run_study(opts: StudyOptions) -> dict:
     if not opts.quick and (not opts.experiments or "relative" in opts.experiments):
         # the patient-relative recipe (its own catalogue; the smoke run leaves it out:
         # it needs svdb-dev and about 20 minutes)
+        from .relative_patient import relative_patient_step
         from .relative_study import relative_step
 
         relative_step(opts.mitdb_dir, opts.svdb_dir, opts.out_dir, opts.cache_dir, opts.force)
+        relative_patient_step(opts.mitdb_dir, opts.out_dir, opts.cache_dir, opts.force)
     from .device import describe_device, resolve_device
 
     summary = {
