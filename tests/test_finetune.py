@@ -79,3 +79,19 @@ def test_weights_without_a_replay_set_are_one_clear_error(tree_weights, syntheti
     rec = synthetic_record(seconds=20)
     with pytest.raises(EcgError, match="replay"):
         adapt(plain, rec.signal, rec.fs, [(rec.beat_samples[1], "S")], rec.beat_samples)
+
+
+@pytest.mark.parametrize("selection", ["medoids", "active"])
+def test_few_labels_protocols_score_only_after_the_labelled_minutes(
+    tree_weights, synthetic_mitdb, selection
+):
+    from ecg_utils.patient_specific import evaluate_patient_specific
+
+    path, _, _ = tree_weights
+    out = evaluate_patient_specific(
+        path, synthetic_mitdb, ("100",), minutes=0.2, n_boot=0, labelled_beats=6,
+        selection=selection,
+    )  # fmt: skip
+    row = out["per_record"]["100"]
+    assert row["labelled"] > 6 and row["scored"] > 0  # the first 12 s are never scored
+    assert out["adapted"]["n_beats"] == row["scored"]
