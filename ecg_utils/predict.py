@@ -158,7 +158,8 @@ def classify_record(
     if methods:
         from .unsupervised import adapted_proba
 
-        proba = adapted_proba(model, beats, feats, methods, rr_features(peaks, fs))
+        options = loaded.meta.get("pseudo_labels")
+        proba = adapted_proba(model, beats, feats, methods, rr_features(peaks, fs), 0, options)
     else:
         proba = predict_proba(model, beats, feats, batch_size=batch_size)
     return beats_table(peaks, fs, proba)

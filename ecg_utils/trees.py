@@ -130,8 +130,9 @@ class ByLeads(nn.Module):
         self.register_buffer("full_columns", torch.as_tensor(full_columns, dtype=torch.long))
         self.register_buffer("first_columns", torch.as_tensor(first_columns, dtype=torch.long))
         self.register_buffer("logit_offsets", torch.zeros(full["model_args"].get("num_classes", 5)))
-        self.register_buffer("replay_features", torch.zeros(n_replay, self.n_features))
-        self.register_buffer("replay_labels", torch.zeros(n_replay, dtype=torch.long))
+        if n_replay:  # weights without a replay set load as they were saved
+            self.register_buffer("replay_features", torch.zeros(n_replay, self.n_features))
+            self.register_buffer("replay_labels", torch.zeros(n_replay, dtype=torch.long))
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         if features is None:

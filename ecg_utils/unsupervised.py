@@ -17,6 +17,12 @@ trained on other patients. Three ways, each optional and combinable
     Labels made consistent within families of beats that share morphology and
     prematurity: the beats are clustered (k-means on the beat's main shape components
     and its RR ratios) and each beat's probabilities are averaged with its family's.
+``pseudo_labels``
+    Class-balanced pseudo-labels on the patient-relative features (models of the
+    relative recipe): the recording's most confident beats of each class (at most
+    :data:`PSEUDO_PER_CLASS` a class, probability >= :data:`PSEUDO_CONFIDENT`) vote, as
+    nearest neighbours in the recording's standardised features, for every beat; each
+    beat keeps ``1 - PSEUDO_WEIGHT`` of its own probabilities (:func:`pseudo_label_vote`).
 
 Which of them the shipped model uses is decided by record-fold cross-validation on the
 training records (the study's adaptation ablation), never on a test set.
@@ -35,7 +41,7 @@ from ._io import EcgError
 from .beats import CLASS_NAMES, Beats, beat_features, context_features
 from .inference import predict_proba
 
-ADAPTATIONS = ("batchnorm", "self_training", "clusters")
+ADAPTATIONS = ("batchnorm", "self_training", "clusters", "pseudo_labels")
 """Unsupervised adaptations to one recording, in the order they are applied."""
 CONFIDENT = 0.95
 """Probability from which a beat's predicted class is used as a pseudo-label."""
@@ -47,6 +53,13 @@ BEATS_PER_CLUSTER = 40
 MAX_CLUSTERS = 40
 CLUSTER_WEIGHT = 0.5
 """Share of a beat's adapted probabilities that comes from its family's mean."""
+PSEUDO_CONFIDENT = 0.9
+"""Probability from which a beat can be a pseudo-label of ``pseudo_labels``."""
+PSEUDO_PER_CLASS = 300
+"""Most confident beats per class kept as pseudo-labels (class balance)."""
+PSEUDO_NEIGHBOURS = 10
+PSEUDO_WEIGHT = 0.5
+"""Share of the pseudo-labelled neighbours' vote in a beat's adapted probabilities."""
 
 
 def check_adaptations(methods: Sequence[str] | None) -> tuple[str, ...]:
@@ -65,6 +78,7 @@ def adapted_proba(
     methods: Sequence[str],
     rr: np.ndarray | None = None,
     seed: int = 0,
+    options: dict | None = None,
 ) -> np.ndarray:
     """Class probabilities of one recording's beats after adapting ``model`` to them.
 
@@ -84,6 +98,9 @@ def adapted_proba(
         ``clusters`` adaptation needs.
     seed : int
         Seed of the fine-tuning batches and the clustering.
+    options : dict, optional
+        Keyword arguments of :func:`pseudo_label_vote` (the weights' metadata
+        ``pseudo_labels``, chosen by the study).
 
     Returns
     -------
@@ -105,7 +122,56 @@ def adapted_proba(
         if rr is None:
             raise EcgError("the clusters adaptation needs the beats' RR intervals")
         proba = cluster_consistent(proba, x, rr, seed)
+    if "pseudo_labels" in methods:
+        if features is None:
+            raise EcgError("the pseudo_labels adaptation needs the beats' features")
+        proba = pseudo_label_vote(proba, features, **dict(options or {}))
     return proba
+
+
+def pseudo_label_vote(
+    proba: np.ndarray,
+    features: np.ndarray,
+    confident: float = PSEUDO_CONFIDENT,
+    per_class: int = PSEUDO_PER_CLASS,
+    neighbours: int = PSEUDO_NEIGHBOURS,
+    weight: float = PSEUDO_WEIGHT,
+) -> np.ndarray:
+    """One recording's probabilities mixed with the vote of its confident beats.
+
+    Parameters
+    ----------
+    proba : ndarray, shape (n_beats, 5)
+        The model's probabilities for the recording's beats.
+    features : ndarray, shape (n_beats, k)
+        Their features (NaN columns, a missing lead, count as 0); standardised over the
+        recording, so distances are the patient's own.
+    confident, per_class, neighbours, weight : see :data:`PSEUDO_CONFIDENT` etc.
+
+    Returns
+    -------
+    ndarray, shape (n_beats, 5), float32
+        ``(1 - weight) * proba + weight * vote``; ``proba`` unchanged when no class has
+        3 confident beats.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    f = np.nan_to_num(np.asarray(features, np.float64))
+    f = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-6)
+    label, top = proba.argmax(1), proba.max(1)
+    chosen = []
+    for k in range(proba.shape[1]):
+        idx = np.flatnonzero((label == k) & (top >= confident))
+        if len(idx) >= 3:
+            chosen.append(idx[np.argsort(-top[idx], kind="stable")][:per_class])
+    if not chosen:
+        return proba.astype(np.float32)
+    chosen = np.concatenate(chosen)
+    n = min(neighbours, len(chosen))
+    _, nearest = NearestNeighbors(n_neighbors=n).fit(f[chosen]).kneighbors(f)
+    votes = np.stack([(label[chosen][nearest] == k).sum(1) for k in range(proba.shape[1])], 1)
+    vote = (votes + 0.1) / (n + 0.1 * proba.shape[1])
+    return ((1 - weight) * proba + weight * vote).astype(np.float32)
 
 
 def adapted_beats_proba(loaded, beats: Beats, methods: Sequence[str], seed: int = 0):
@@ -119,7 +185,9 @@ def adapted_beats_proba(loaded, beats: Beats, methods: Sequence[str], seed: int 
         idx = np.flatnonzero(beats.record == rec)
         part = beats.subset(idx)
         feats = beat_features(part, loaded.feature_set) if loaded.feature_set else None
-        out[idx] = adapted_proba(loaded.model, part.x, feats, methods, part.rr, seed)
+        out[idx] = adapted_proba(
+            loaded.model, part.x, feats, methods, part.rr, seed, loaded.meta.get("pseudo_labels")
+        )
     return out
 
 
