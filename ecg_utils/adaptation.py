@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from ._io import EcgError
-from .beats import CLASS_NAMES
+from .beats import CLASS_NAMES, RELATIVE_SET
 from .checkpoint import LoadedModel
 from .models import PatientAdapted, embed
 
@@ -186,13 +186,14 @@ def adapt(
         "labelled_samples": [int(peaks[beat_idx].min()), int(peaks[beat_idx].max())],
         "fs": float(fs),
     }
-    if getattr(loaded.model, "replay_features", None) is not None:
+    if loaded.feature_set == RELATIVE_SET:  # the relative recipe: fine-tuning with replay
         from .finetune import FINE_TUNE
         from .finetune import fine_tune as fine_tune_model
 
         params = {**FINE_TUNE, **loaded.meta.get("fine_tune", {}), **(fine_tune or {})}
         tuned, args = fine_tune_model(loaded, feats[beat_idx], beat_labels, params)
-        meta = {**loaded.meta, "architecture": "patient_trees", "model_args": args}
+        meta = {**_without_unlabelled(loaded.meta), "architecture": "patient_trees"}
+        meta["model_args"] = args
         meta["patient"] = {**patient, "method": "fine-tuning with replay", **params}
         return LoadedModel(tuned, meta)
     x = torch.from_numpy(beats[beat_idx]).unsqueeze(1)
@@ -214,9 +215,18 @@ def adapt(
     adapted = PatientAdapted(**args)
     adapted.base.load_state_dict(loaded.model.state_dict())
     adapted.remember(memory, torch.from_numpy(beat_labels))
-    meta = {**loaded.meta, "architecture": "patient", "model_args": args}
+    meta = {**_without_unlabelled(loaded.meta), "architecture": "patient", "model_args": args}
     meta["patient"] = {**patient, "method": "nearest labelled beats vote"}
     return LoadedModel(adapted.eval(), meta)
+
+
+def _without_unlabelled(meta: dict) -> dict:
+    """The shipped model's metadata without its unsupervised adaptation: no unlabelled
+    smoothing overrides a labelled patient's evidence."""
+    out = {k: v for k, v in meta.items() if k not in ("adaptation", "pseudo_labels")}
+    if meta.get("adaptation"):
+        out["base_adaptation"] = meta["adaptation"]  # recorded, not applied
+    return out
 
 
 def match_labels(samples: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray:

@@ -23,6 +23,11 @@ trained on other patients. Three ways, each optional and combinable
     :data:`PSEUDO_PER_CLASS` a class, probability >= :data:`PSEUDO_CONFIDENT`) vote, as
     nearest neighbours in the recording's standardised features, for every beat; each
     beat keeps ``1 - PSEUDO_WEIGHT`` of its own probabilities (:func:`pseudo_label_vote`).
+``paced_only``
+    Q (paced) only in a paced recording: unless at least ``paced_share`` of a
+    recording's beats are predicted Q, no beat of it is called Q; each takes its most
+    likely other class (:func:`paced_only`). A recording-level rule, with its share
+    chosen by the study on records the model never saw.
 
 Which of them the shipped model uses is decided by record-fold cross-validation on the
 training records (the study's adaptation ablation), never on a test set.
@@ -41,7 +46,7 @@ from ._io import EcgError
 from .beats import CLASS_NAMES, Beats, beat_features, context_features
 from .inference import predict_proba
 
-ADAPTATIONS = ("batchnorm", "self_training", "clusters", "pseudo_labels")
+ADAPTATIONS = ("batchnorm", "self_training", "clusters", "pseudo_labels", "paced_only")
 """Unsupervised adaptations to one recording, in the order they are applied."""
 CONFIDENT = 0.95
 """Probability from which a beat's predicted class is used as a pseudo-label."""
@@ -99,8 +104,8 @@ def adapted_proba(
     seed : int
         Seed of the fine-tuning batches and the clustering.
     options : dict, optional
-        Keyword arguments of :func:`pseudo_label_vote` (the weights' metadata
-        ``pseudo_labels``, chosen by the study).
+        Keyword arguments of :func:`pseudo_label_vote` and ``paced_share`` of
+        :func:`paced_only` (the weights' metadata ``pseudo_labels``, chosen by the study).
 
     Returns
     -------
@@ -122,11 +127,43 @@ def adapted_proba(
         if rr is None:
             raise EcgError("the clusters adaptation needs the beats' RR intervals")
         proba = cluster_consistent(proba, x, rr, seed)
+    options = dict(options or {})
+    share = options.pop("paced_share", PACED_SHARE)
     if "pseudo_labels" in methods:
         if features is None:
             raise EcgError("the pseudo_labels adaptation needs the beats' features")
-        proba = pseudo_label_vote(proba, features, **dict(options or {}))
+        proba = pseudo_label_vote(proba, features, **options)
+    if "paced_only" in methods:
+        proba = paced_only(proba, share)
     return proba
+
+
+PACED_SHARE = 0.5
+"""Share of a recording's beats that must be predicted Q for it to count as paced."""
+
+
+def paced_only(proba: np.ndarray, share: float = PACED_SHARE) -> np.ndarray:
+    """A recording's probabilities with Q (paced) removed unless the recording is paced.
+
+    Parameters
+    ----------
+    proba : ndarray, shape (n_beats, 5)
+    share : float
+        The recording counts as paced when at least this share of its beats are
+        predicted Q; otherwise Q's probability is given to the other classes in
+        proportion (so a beat takes its most likely other class).
+
+    Returns
+    -------
+    ndarray, shape (n_beats, 5), float32
+    """
+    q = CLASS_NAMES.index("Q")
+    proba = np.asarray(proba, np.float32)
+    if len(proba) == 0 or (proba.argmax(1) == q).mean() >= share:
+        return proba
+    out = proba.copy()
+    out[:, q] = 0.0
+    return out / np.clip(out.sum(axis=1, keepdims=True), 1e-12, None)
 
 
 def pseudo_label_vote(

@@ -43,7 +43,36 @@ def test_adaptations_are_checked_and_ordered():
     assert check_adaptations(None) == ()
     with pytest.raises(EcgError, match="unknown adaptation 'magic'"):
         check_adaptations(["magic"])
-    assert set(ADAPTATIONS) == {"batchnorm", "self_training", "clusters"}
+    assert ADAPTATIONS == ("batchnorm", "self_training", "clusters", "pseudo_labels", "paced_only")
+    assert check_adaptations(["paced_only", "pseudo_labels"]) == ("pseudo_labels", "paced_only")
+
+
+def test_pseudo_labels_spread_the_confident_beats_labels_to_their_neighbours():
+    from ecg_utils.unsupervised import pseudo_label_vote
+
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal(0, 0.1, (50, 3)), rng.normal(3, 0.1, (50, 3))])
+    proba = np.full((100, 5), 0.02)
+    proba[:, 0] = 0.92  # all called N confidently...
+    proba[50:60] = [0.02, 0.92, 0.02, 0.02, 0.02]  # ...but ten of the second group are S
+    proba[60:] = [0.5, 0.42, 0.04, 0.02, 0.02]  # the rest of that group, unsure
+    out = pseudo_label_vote(proba, features, confident=0.9, neighbours=5, weight=0.5)
+    assert (out[60:].argmax(1) == 1).all()  # their confident neighbours are S
+    assert (out[:50].argmax(1) == 0).all()
+    np.testing.assert_allclose(out.sum(1), 1, atol=1e-5)
+    few = proba.copy()
+    few[:, :] = 0.2  # no confident beat: unchanged
+    np.testing.assert_allclose(pseudo_label_vote(few, features), few)
+
+
+def test_q_only_in_a_paced_recording():
+    from ecg_utils.unsupervised import paced_only
+
+    proba = np.tile([0.3, 0.1, 0.1, 0.1, 0.4], (10, 1))
+    proba[:6] = [0.6, 0.1, 0.1, 0.1, 0.1]  # 4 of 10 beats predicted Q: not paced
+    out = paced_only(proba, 0.5)
+    assert (out.argmax(1) != 4).all() and np.allclose(out.sum(1), 1)
+    assert (paced_only(proba, 0.4).argmax(1) == 4).sum() == 4  # paced: kept as it was
 
 
 def test_no_adaptation_is_plain_prediction(recording, model):
@@ -51,8 +80,9 @@ def test_no_adaptation_is_plain_prediction(recording, model):
     np.testing.assert_allclose(adapted_proba(model, x, None, [], rr), predict_proba(model, x))
 
 
-@pytest.mark.parametrize("method", ADAPTATIONS)
+@pytest.mark.parametrize("method", [m for m in ADAPTATIONS if m != "pseudo_labels"])
 def test_each_adaptation_gives_probabilities_and_leaves_the_model_alone(recording, model, method):
+    # pseudo_labels reads the relative features, which this network has not
     x, rr = recording
     before = {k: v.clone() for k, v in model.state_dict().items()}
     proba = adapted_proba(model, x, None, [method], rr)

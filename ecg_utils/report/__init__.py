@@ -40,6 +40,7 @@ from .patient_specific import section_patient_specific
 from .protocols import section_inter_patient_protocol, section_kaggle_protocol
 from .readme import README_END, README_START, readme_summary, update_readme
 from .relative import section_relative
+from .relative_patient import section_relative_patient
 from .reproducibility import section_environment, study_training_time
 from .resampling import section_resampling
 from .seeds import section_seed_spread
@@ -80,6 +81,7 @@ def render_report(results: dict, figures_dir: str | Path | None = None) -> str:
         section_dataset(results),
         section_targets(results),
         section_relative(results),
+        section_relative_patient(results),
         section_new_patients(results),
         section_patient_specific(results),
         section_fidelity(results),
