@@ -7,8 +7,9 @@ digital units: every model here is scale-free or scales each beat). It is valida
 data for choosing models for new patients (cross-database), never a test: the other 39
 records are kept outside the project as the independent test.
 
-Each record is classified as ``predict`` classifies a recording, from its annotated R
-peaks (reference beats, so that the figures measure the classifier, not the detector).
+Each record is classified as ``predict`` classifies a recording (the weights' own
+unsupervised adaptation included), from its annotated R peaks (reference beats, so that
+the figures measure the classifier, not the detector).
 """
 
 from __future__ import annotations
@@ -73,7 +74,16 @@ def svdb_proba(loaded: LoadedModel, folder: Path, records: list[str] | None = No
         peaks_used, beats, feats = recording_inputs(sig, fs, peaks, 0, loaded.feature_set)
         if len(peaks_used) != len(peaks):
             raise EcgError("annotated beats were lost on the way (duplicate peaks?)", folder / name)
-        probas.append(predict_proba(loaded.model, beats, feats))
+        methods = loaded.meta.get("adaptation")
+        if methods:  # as predict runs the weights: their unsupervised adaptation too
+            from .beats import rr_features
+            from .unsupervised import adapted_proba
+
+            options = loaded.meta.get("pseudo_labels")
+            rr = rr_features(peaks, fs)
+            probas.append(adapted_proba(loaded.model, beats, feats, methods, rr, 0, options))
+        else:
+            probas.append(predict_proba(loaded.model, beats, feats))
         ys.append(labels)
         names.append(np.full(len(labels), name, dtype="<U8"))
     return np.concatenate(ys), np.concatenate(probas), np.concatenate(names)

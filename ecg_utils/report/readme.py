@@ -74,40 +74,33 @@ def readme_summary(results: dict) -> str:
 def relative_rows(results: dict) -> list[tuple[str, str, dict]]:
     """The shipped patient-relative models, each row naming what ran; the rows of what
     ``predict`` runs by default say so."""
-    from .relative import kept_adaptation
+    from .relative import default_path
 
     rel = results.get("relative")
     if not rel or "shipped" not in rel:
         return []
     bench, product = rel["shipped"]["benchmark"], rel["shipped"]["product"]
     title = rel["candidates"][rel["chosen"]]["spec"]["title"]
-    kept = kept_adaptation(rel)
+    dp = default_path(rel)
     ip = "inter-patient (DS1 → DS2)"
     oof = "new patients, out-of-fold over all 48 records"
     svdb = "svdb-dev (validation, another database, annotated R peaks)"
-    rows = [
-        (ip, f"{title} → `{bench['weights']}` (balanced, no adaptation)", bench["ds2_balanced"])
-    ]
+    weights_ds1, weights_all = f"`{bench['weights']}`", f"`{product['weights']}`"
+    rows = [(ip, f"{title} → {weights_ds1} (balanced, no adaptation)", bench["ds2_balanced"])]
     rows.append((ip, "the same, `--sensitivity high`", bench["ds2_high"]))
-    if kept:
-        rows.append(
-            (ip, "the same, balanced, pseudo_labels adaptation on (predict's way)", kept["ds2"])
-        )
-    name = f"the same recipe on all 48 records → `{product['weights']}`"
-    if kept and "product_svdb_dev" in kept:
-        default = "**default `predict`**: balanced, pseudo_labels adaptation on"
-        rows.append((oof, f"{name}, {default}", kept["product_out_of_fold"]))
+    if dp:
+        rows.append((ip, f"the same, balanced, {dp['label']} (as `predict` runs it)", dp["ds2"]))
+    name = f"the same recipe on all 48 records → {weights_all}"
+    default = f"**default `predict`**: balanced, {dp['label'] if dp else 'no adaptation'}"
+    rows.append((oof, f"{name}, {default}", dp["oof"] if dp else product["out_of_fold_balanced"]))
+    if dp:
         rows.append((oof, "the same, adaptation off", product["out_of_fold_balanced"]))
-        rows.append(
-            (oof, "the same, adaptation off, `--sensitivity high`", product["out_of_fold_high"])
-        )
-        rows.append((svdb, f"`{product['weights']}`, {default}", kept["product_svdb_dev"]))
+    rows.append(
+        (oof, "the same, adaptation off, `--sensitivity high`", product["out_of_fold_high"])
+    )
+    rows.append((svdb, f"{weights_all}, {default}", dp["svdb"] if dp else product["svdb_dev"]))
+    if dp:
         rows.append((svdb, "the same, adaptation off", product["svdb_dev"]))
-    else:
-        default = "**default `predict`**: balanced, no adaptation"
-        rows.append((oof, f"{name}, {default}", product["out_of_fold_balanced"]))
-        rows.append((oof, "the same, `--sensitivity high`", product["out_of_fold_high"]))
-        rows.append((svdb, f"`{product['weights']}`, {default}", product["svdb_dev"]))
     return rows
 
 
