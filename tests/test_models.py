@@ -51,7 +51,16 @@ def test_models_map_beats_to_five_logits(model, args):
 
 
 def test_build_model_by_name():
-    assert set(MODELS) == {"ecg1dcnn", "resnet1d", "ensemble", "patient"}
+    assert set(MODELS) == {
+        "ecg1dcnn",
+        "resnet1d",
+        "ensemble",
+        "patient",
+        "trees",
+        "linear",
+        "by_leads",
+        "patient_trees",
+    }
     assert isinstance(build_model("resnet1d", width=8), ResNet1D)
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("transformer")
