@@ -314,3 +314,27 @@ N_COLUMNS_ONE_LEAD = len(column_names(1))
 RELATIVE_LEADS = 2
 """Leads the ``relative`` feature set describes: the classified lead, then one other
 (NaN columns when the recording has one lead)."""
+
+
+def read_annotated_recording(record_path, leads: int = RELATIVE_LEADS):
+    """One annotated WFDB record as the relative recipe reads it.
+
+    Returns
+    -------
+    signal : ndarray, shape (n_samples, n_read)
+        The MLII lead (else lead II, V1 or the first: :func:`~ecg_utils.beats.pick_lead`)
+        then the next other lead, in mV or digital units (uncalibrated headers).
+    fs : float
+    peaks, labels : ndarray, shape (n_beats,)
+        Annotated beats (AAMI labels 0..4).
+    """
+    from .beats import annotated_beats, pick_lead
+    from .records import read_annotations, read_signal
+
+    sig, fs, names = read_signal(record_path, allow_uncalibrated=True)
+    idx, _ = pick_lead(names, "MLII")
+    order = [idx] + [i for i in range(sig.shape[1]) if i != idx]
+    samples, symbols = read_annotations(record_path)
+    peaks, labels = annotated_beats(samples, symbols)
+    inside = (peaks >= 0) & (peaks < len(sig))
+    return sig[:, order[:leads]], fs, peaks[inside], labels[inside]

@@ -62,13 +62,13 @@ def svdb_proba(loaded: LoadedModel, folder: Path, records: list[str] | None = No
     """
     from .inference import predict_proba
     from .predict import recording_inputs, wants_two_leads
-    from .relative_study import read_recording
+    from .relative import read_annotated_recording
 
     folder = Path(folder)
     records = records or (folder / "RECORDS").read_text().split()
     ys, probas, names = [], [], []
     for name in records:
-        sig, fs, peaks, labels = read_recording(folder / name)
+        sig, fs, peaks, labels = read_annotated_recording(folder / name)
         if not wants_two_leads(loaded):
             sig = sig[:, :1]
         peaks_used, beats, feats = recording_inputs(sig, fs, peaks, 0, loaded.feature_set)
