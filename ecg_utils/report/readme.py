@@ -67,6 +67,23 @@ def readme_summary(results: dict) -> str:
         return ""
     if training_time_text(results):
         lines += ["", training_time_text(results, "`make study` from scratch")]
+    rel = results.get("relative")
+    if rel and "shipped" in rel:
+        ship = rel["shipped"]
+        minutes = (
+            rel.get("seconds", 0)
+            + ship["product"].get("cv_seconds", 0)
+            + ship["benchmark"]["train_seconds"]
+            + ship["product"]["train_seconds"]
+        ) / 60
+        lines += [
+            "",
+            f"The patient-relative recipe (`python -m ecg_utils run --only relative`) adds about "
+            f"{minutes:.0f} min on this machine to judge its {len(rel['candidates'])} "
+            "candidates, ship both models and cross-validate the product (training the "
+            f"benchmark alone: {ship['benchmark']['train_seconds']:.0f} s, the product "
+            f"{ship['product']['train_seconds']:.0f} s), plus its patient-specific protocols.",
+        ]
     lines += _readme_speed(results)
     return "\n".join(lines) + "\n"
 
