@@ -106,3 +106,61 @@ def test_evaluate_json_of_the_shipped_kaggle_models_matches_their_results(mitdb_
     assert got["n_beats"] == recorded["n_beats"]
     assert got["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-9)
     assert got["macro_f1"] == pytest.approx(recorded["macro_f1"], abs=1e-9)
+
+
+def _evaluate_json(*args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "ecg_utils", "evaluate", *args, "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.mark.slow
+def test_the_benchmark_default_path_matches_its_recorded_row(mitdb_dir):
+    """``evaluate`` of BENCHMARK_WEIGHTS runs what predict runs (its adaptation included)
+    and gives the DS2 row the report and README show for it."""
+    recorded = json.loads((RESULTS / "relative.json").read_text())["default_path"]
+    got = _evaluate_json(
+        "--weights", str(ecg_utils.BENCHMARK_WEIGHTS), "--protocol", "inter-patient",
+        "--mitdb-dir", str(mitdb_dir),
+    )  # fmt: skip
+    assert got["n_beats"] == recorded["benchmark_ds2"]["n_beats"]
+    assert got["accuracy"] == pytest.approx(recorded["benchmark_ds2"]["accuracy"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_the_product_on_svdb_dev_matches_its_recorded_row():
+    from ecg_utils._io import EcgError
+    from ecg_utils.svdb import find_svdb_dir
+
+    try:
+        folder = find_svdb_dir()
+    except EcgError as exc:
+        pytest.skip(str(exc))
+    recorded = json.loads((RESULTS / "relative.json").read_text())["default_path"]
+    got = _evaluate_json(
+        "--weights", str(ecg_utils.DEFAULT_WEIGHTS), "--protocol", "svdb-dev",
+        "--svdb-dir", str(folder),
+    )  # fmt: skip
+    assert got["n_beats"] == recorded["product_svdb_dev"]["n_beats"]
+    assert got["accuracy"] == pytest.approx(recorded["product_svdb_dev"]["accuracy"], abs=1e-9)
+    assert got["classes"]["Q"]["support"] < 100  # svdb has no paced patient
+
+
+def test_the_relative_weights_are_the_recipe_and_settings_chosen_on_validation():
+    rel = json.loads((RESULTS / "relative.json").read_text())
+    for role in ("benchmark", "product"):
+        row = rel["shipped"][role]
+        meta = json.loads((ROOT / row["weights"]).with_suffix(".json").read_text())
+        assert meta["recipe"] == rel["chosen"]
+        assert meta["operating_points"]["high"] == row["high"]
+        assert meta["adaptation"] == rel["default_path"]["adaptation"]
+        assert meta["replay"] == row["replay"]
+    patient = RESULTS / "relative_patient.json"
+    if patient.exists():
+        chosen = json.loads(patient.read_text())["chosen_budget"]
+        assert meta["fine_tune"] == {"n_estimators": chosen}
