@@ -65,29 +65,38 @@ DS1_FEW_LABELS = 20
 """Labels per record of the few-labels protocols on the DS1 folds (the goal's budget)."""
 
 
+def on_ds1_folds(rel: dict, mitdb_dir: Path, runs: Path, n_boot: int, **options) -> dict:
+    """A patient-specific protocol on the DS1 folds, each record adapted by its fold's
+    model, pooled over the folds (``options``: of
+    :func:`~ecg_utils.patient_specific.evaluate_patient_specific`)."""
+    from .patient_specific import evaluate_patient_specific
+    from .relative_study import fold_weights
+
+    parts = [
+        evaluate_patient_specific(
+            fold_weights(runs, i), mitdb_dir, tuple(fold), n_boot=0, keep_predictions=True,
+            **options,
+        )
+        for i, fold in enumerate(rel["folds"])
+    ]  # fmt: skip
+    return _pooled(parts, n_boot)
+
+
 def ds1_few_labels(rel: dict, mitdb_dir: Path, runs: Path, budget: int) -> dict:
     """The few-labels protocol with :data:`DS1_FEW_LABELS` labels on the DS1 folds (the
     medoids, and active review when :data:`ACTIVE_LABELS` is measured), each record
     adapted by its fold's model (budget ``budget`` trees a class)."""
-    from .patient_specific import evaluate_patient_specific
-    from .relative_study import fold_weights
-
     out = {}
     for selection in ("medoids", "active") if ACTIVE_LABELS else ("medoids",):
-        parts = [
-            evaluate_patient_specific(
-                fold_weights(runs, i),
-                mitdb_dir,
-                tuple(fold),
-                n_boot=0,
-                keep_predictions=True,
-                labelled_beats=DS1_FEW_LABELS,
-                selection=selection,
-                fine_tune={"n_estimators": budget},
-            )
-            for i, fold in enumerate(rel["folds"])
-        ]
-        pooled = _pooled(parts, 0)
+        pooled = on_ds1_folds(
+            rel,
+            mitdb_dir,
+            runs,
+            0,
+            labelled_beats=DS1_FEW_LABELS,
+            selection=selection,
+            fine_tune={"n_estimators": budget},
+        )
         pooled.pop("per_record")
         out[f"{selection}_{DS1_FEW_LABELS}"] = pooled
     return out
@@ -101,7 +110,7 @@ def relative_patient_step(
     Needs ``results/relative.json`` with its shipped models; skipped when current.
     """
     from .patient_specific import evaluate_patient_specific
-    from .relative_study import BENCHMARK_TARGET, fold_weights, save_fold_models
+    from .relative_study import BENCHMARK_TARGET, save_fold_models
     from .study import write_json
 
     results = Path(out_dir) / "results"
@@ -120,18 +129,7 @@ def relative_patient_step(
     t0 = time.perf_counter()
     ds1 = {}
     for budget in BUDGETS:
-        parts = [
-            evaluate_patient_specific(
-                fold_weights(runs, i),
-                mitdb_dir,
-                tuple(fold),
-                n_boot=0,
-                keep_predictions=True,
-                fine_tune={"n_estimators": budget},
-            )
-            for i, fold in enumerate(rel["folds"])
-        ]
-        pooled = _pooled(parts, n_boot)
+        pooled = on_ds1_folds(rel, mitdb_dir, runs, n_boot, fine_tune={"n_estimators": budget})
         ds1[str(budget)] = {**pooled, "score": _score(pooled["adapted"])}
     chosen = max(BUDGETS, key=lambda b: (ds1[str(b)]["score"], -b))
     ds1_seconds = time.perf_counter() - t0
