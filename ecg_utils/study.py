@@ -1018,5 +1018,28 @@ def run_study(opts: StudyOptions) -> dict:
         "split_seed": SPLIT_SEED,
         "seeds": {name: r["config"]["seed"] for name, r in done.items()},
     }
-    write_json(opts.results_dir / "study.json", summary)
+    _write_summary(opts.results_dir / "study.json", summary)
     return summary
+
+
+VOLATILE = ("seconds", "speed", "environment", "device")
+"""Fields of ``study.json`` that change with every call, whether or not anything ran."""
+
+
+def _write_summary(path: Path, summary: dict) -> None:
+    """Write ``study.json`` unless it already says the same apart from :data:`VOLATILE`
+    (a rerun that reused every result leaves the tracked file, and the report built
+    from it, as they were)."""
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            old = None
+        same = old is not None and all(
+            old.get(k) == json.loads(json.dumps(v, default=_json_default))
+            for k, v in summary.items()
+            if k not in VOLATILE
+        )
+        if same and set(old) == set(summary):
+            return
+    write_json(path, summary)
