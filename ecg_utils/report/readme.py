@@ -132,7 +132,8 @@ def _readme_speed(results: dict) -> list[str]:
     if b:
         out += [
             "",
-            f"Speed on this 2-core CPU (`bench/predict.py`): `predict` of a 30-minute record "
+            f"Speed on this 2-core CPU (`bench/predict.py`, "
+            f"`{Path(b.get('weights') or '?').name}`): `predict` of a 30-minute record "
             f"{b['record']['wall_median_s']:.1f} s (goal ≤ 3 s); of a 24-hour two-lead record "
             f"{b['holter']['wall_s']:.0f} s and {b['holter']['peak_rss_mb'] / 1024:.1f} GB "
             f"(goals ≤ 60 s, ≤ 2 GB); beat set from the 48 records {b['build']['cold_s']:.1f} s "

@@ -43,7 +43,8 @@ def section_predict_speed(results: dict) -> str:
         ("beat set, cached", f"{build['cached_s']:.2f} s", f"≤ {goals['build_cached_s']:.0f} s"),
     ]
     table = "\n".join(f"| {a} | {b_} | {c} |" for a, b_, c in rows)
-    return f"""## Prediction speed (`bench/predict.py`, this 2-core CPU)
+    weights = PurePath(b.get("weights") or "?").name
+    return f"""## Prediction speed (`bench/predict.py`, `{weights}`, this 2-core CPU)
 
 | what | measured | goal |
 |---|---:|---:|
