@@ -85,7 +85,7 @@ def section_relative_patient(results: dict) -> str:
             "",
             table(
                 columns + ["score", "s / record"],
-                [_row("not adapted (the fold models)", ds1_global, " — | — |"), *budget_rows],
+                [_row("fold models, no adaptation", ds1_global, " — | — |"), *budget_rows],
             ),
             "",
             f"DS1 folds goal S ≥ 75 / 75: met for "
@@ -98,7 +98,7 @@ def section_relative_patient(results: dict) -> str:
             table(
                 columns,
                 [
-                    _row("not adapted (balanced, no adaptation)", ds2["global"]),
+                    _row("not adapted to labels (as `predict` runs it)", ds2["global"]),
                     _row(f"adapted, first {ds2['minutes']:g} minutes labelled", ds2["adapted"]),
                 ],
             ),
