@@ -41,17 +41,22 @@ KEEP_GAIN = 0.005
 """Gain in the choice rule's score an adaptation needs to be kept."""
 
 
+def _per_recording(proba: np.ndarray, records: np.ndarray, adapt) -> np.ndarray:
+    """``adapt(mask)`` -> adapted probabilities of one recording, for each recording."""
+    out = np.array(proba, copy=True)
+    for r in np.unique(records):
+        m = records == r
+        out[m] = adapt(m)
+    return out
+
+
 def _adapted(proba: np.ndarray, x: np.ndarray, records: np.ndarray, options: dict | None):
     """``pseudo_labels`` applied to each recording on its own (None: no adaptation)."""
     from .unsupervised import pseudo_label_vote
 
     if options is None:
         return proba
-    out = np.array(proba, copy=True)
-    for r in np.unique(records):
-        m = records == r
-        out[m] = pseudo_label_vote(proba[m], x[m], **options)
-    return out
+    return _per_recording(proba, records, lambda m: pseudo_label_vote(proba[m], x[m], **options))
 
 
 def pseudo_label_ablation(
@@ -140,11 +145,7 @@ def paced_rule_check(
     def ruled(proba, recs, share):
         if share is None:
             return proba
-        out = np.array(proba, copy=True)
-        for r in np.unique(recs):
-            m = recs == r
-            out[m] = paced_only(proba[m], share)
-        return out
+        return _per_recording(proba, recs, lambda m: paced_only(proba[m], share))
 
     rows = []
     for share in (None, *PACED_SHARES):
