@@ -7,7 +7,8 @@ a. ``predict`` on one MIT-BIH record (default 100, 30 min at 360 Hz) with ``--ou
    start-up and imports included), with torch's default thread count and with
    ``OMP_NUM_THREADS=1`` (when other jobs keep the cores busy, several threads make
    the classification many times slower); and the in-process steps (one thread):
-   load the model, read the record, detect R peaks, segment beats, classify, write.
+   load the model, read the record, detect R peaks, judge the signal quality, compute
+   the model's inputs, classify, write.
 b. ``predict`` on a 24-hour two-lead 360 Hz recording, made by tiling a real record
    and written with ``wfdb.wrsamp`` (format 212) to a temporary folder: wall time and
    peak resident memory of the subprocess (``RUSAGE_CHILDREN``'s ``ru_maxrss``, KB on
@@ -92,17 +93,24 @@ def child_env(threads: int | None) -> dict[str, str]:
 
 
 def time_steps(record: Path, weights: Path, out_csv: Path) -> dict[str, float]:
-    """Seconds of each step of ``predict`` on a WFDB record, run in this process."""
+    """Seconds of each step of ``predict`` on a WFDB record, run in this process.
+
+    The steps of :func:`ecg_utils.predict.classify_with_quality`: detect, judge the signal
+    quality (and gate the detections), compute the model's inputs, classify (with the
+    adaptation the weights name), write.
+    """
     from ecg_utils.checkpoint import load_model
     from ecg_utils.detect import detect_r_peaks
     from ecg_utils.inference import predict_proba
     from ecg_utils.predict import (
         beats_table,
         read_input,
-        recording_features,
-        segment_in_chunks,
+        recording_inputs,
+        wants_two_leads,
+        with_other_lead,
         write_table,
     )
+    from ecg_utils.quality import assess_quality, gate_peaks
 
     times, t0 = {}, time.perf_counter()
 
@@ -114,14 +122,27 @@ def time_steps(record: Path, weights: Path, out_csv: Path) -> dict[str, float]:
 
     loaded = load_model(weights)
     lap("load_model")
-    _, x, fs, _ = read_input(record, None, None)
+    _, x, fs, extra = read_input(record, None, None, wants_two_leads(loaded))
+    signal = with_other_lead(x, extra)
     lap("read")
     peaks = detect_r_peaks(x, fs)
     lap("detect")
-    beats = segment_in_chunks(x, fs, peaks)
-    lap("segment")
-    feats = recording_features(loaded.meta.get("feature_set"), beats, x, fs, peaks)
-    proba = predict_proba(loaded.model, beats, feats)
+    quality = assess_quality(x, fs, peaks)
+    peaks = gate_peaks(peaks, quality)
+    lap("quality")
+    peaks, beats, feats = recording_inputs(signal, fs, peaks, 0, loaded.feature_set)
+    lap("inputs")
+    methods = loaded.meta.get("adaptation")
+    if methods:
+        from ecg_utils.beats import rr_features
+        from ecg_utils.unsupervised import adapted_proba
+
+        options = loaded.meta.get("pseudo_labels")
+        proba = adapted_proba(
+            loaded.model, beats, feats, methods, rr_features(peaks, fs), 0, options
+        )
+    else:
+        proba = predict_proba(loaded.model, beats, feats)
     lap("classify")
     write_table(beats_table(peaks, fs, proba), out_csv)
     lap("write")

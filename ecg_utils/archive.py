@@ -104,6 +104,8 @@ class ArchiveOptions:
         Annotation extension whose R peaks replace detection (WFDB records only).
     sensitivity : {"balanced", "high"}
     adaptation : bool
+    keep_noisy : bool
+        Keep the classifier's labels for beats in noisy windows (``--keep-noisy``).
     csv : bool
         Also write ``csv/NAME.csv``.
     threads : int
@@ -117,6 +119,7 @@ class ArchiveOptions:
     ann: str | None = None
     sensitivity: str = "balanced"
     adaptation: bool = True
+    keep_noisy: bool = False
     csv: bool = False
     threads: int = 1
 
@@ -330,6 +333,7 @@ def beat_schema():
             ("label", pa.int64()),
             ("class", pa.string()),
             *[(f"prob_{c}", pa.float32()) for c in CLASS_NAMES],
+            ("quality", pa.string()),
         ]
     )
 
@@ -474,14 +478,13 @@ def _classify(recording: Recording, options: ArchiveOptions):
 
     from .holter import table_summary
     from .predict import (
-        classify_record,
+        classify_with_quality,
         heart_rate_warning,
         read_input,
         resolve_weights,
         wants_two_leads,
         with_other_lead,
     )
-    from .quality import noisy_intervals
 
     torch.set_num_threads(options.threads)
     path = Path(recording.path)
@@ -497,7 +500,7 @@ def _classify(recording: Recording, options: ArchiveOptions):
         if kind != "record":
             raise EcgError("--ann needs a WFDB record", path)
         peaks, _ = annotated_beats(*read_annotations(extra["record_path"], options.ann))
-    table = classify_record(
+    table, quality = classify_with_quality(
         with_other_lead(x, extra),
         fs,
         r_peaks=peaks,
@@ -505,8 +508,9 @@ def _classify(recording: Recording, options: ArchiveOptions):
         sensitivity=options.sensitivity,
         adaptation=options.adaptation,
         device="cpu",  # one process (or Dask worker) per recording, each on its own core
+        keep_noisy=options.keep_noisy,
     )
-    noisy = noisy_intervals(x, fs)
+    noisy = quality.intervals()
     duration = len(x) / fs
     del x
     summary = table_summary(table, duration, noisy)

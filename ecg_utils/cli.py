@@ -472,7 +472,7 @@ def cmd_predict(args) -> int:
 
     from .predict import (
         beats_table,
-        classify_record,
+        classify_with_quality,
         heart_rate_warning,
         plot_strip,
         plot_window,
@@ -513,6 +513,7 @@ def cmd_predict(args) -> int:
 
         proba = predict_proba(on_device(loaded.model, args.device), data)
         table = beats_table(np.arange(len(data)), None, proba)
+        quality = None
     else:
         peaks = None
         if args.ann:
@@ -522,13 +523,14 @@ def cmd_predict(args) -> int:
                 raise EcgError("--ann needs a WFDB record", args.path)
             samples, symbols = read_annotations(extra["record_path"], args.ann)
             peaks, _ = annotated_beats(samples, symbols)
-        table = classify_record(
+        table, quality = classify_with_quality(
             with_other_lead(data, extra),
             fs,
             r_peaks=peaks,
             weights=loaded,
             adaptation=not args.no_adaptation,
             device=args.device,
+            keep_noisy=args.keep_noisy,
         )
     for key in ("lead_note", "units_note"):
         if extra.get(key) and not args.quiet:
@@ -542,7 +544,8 @@ def cmd_predict(args) -> int:
         name = Path(args.path).with_suffix("").name
         title = f"{name}, lead {extra['lead']}" if extra.get("lead") else name
         units = extra.get("units", "mV")
-        plot_strip(data, fs, table, args.plot, plot_seconds, plot_start, title, units)
+        noisy_s = quality.intervals() if quality is not None else None
+        plot_strip(data, fs, table, args.plot, plot_seconds, plot_start, title, units, noisy_s)
     print(summarize(table, fs))
     if not args.out:
         print(table.head(10).to_string(index=False))
@@ -574,6 +577,7 @@ def cmd_predict_archive(args, paths: list[Path]) -> int:
         ann=args.ann,
         sensitivity=args.sensitivity,
         adaptation=not args.no_adaptation,
+        keep_noisy=args.keep_noisy,
         csv=args.csv,
         threads=args.threads,
     )
@@ -878,6 +882,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="classify each beat alone, without the unsupervised adaptation to the recording "
         "that the weights name",
+    )
+    p.add_argument(
+        "--keep-noisy",
+        action="store_true",
+        help="keep the classifier's label for beats in noisy stretches (still marked noisy "
+        "in the quality column; by default they are labelled Q)",
     )
     _add_fs_lead_args(p)
     p.add_argument(

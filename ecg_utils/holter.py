@@ -40,6 +40,7 @@ SUMMARY_FIELDS = (
     "analysed_s",
     "noisy_pct",
     "beats",
+    "beats_noisy",
     *CLASSES,
     "hr_min_bpm",
     "hr_mean_bpm",
@@ -127,12 +128,14 @@ def holter_summary(
     Definitions (stated in the README with their sources):
 
     * **noise**: ``noisy_s`` are the intervals judged too noisy to classify
-      (:func:`ecg_utils.quality.noisy_intervals`). Beats inside them are left out of
-      every figure, RR intervals that overlap them are not used, and no couplet, run or
-      episode continues across them. ``noisy_pct`` = noisy time / duration x 100;
-      ``analysed_s`` = duration - noisy time.
-    * **beats** and the class counts: the beats outside noise.
-    * **burden** of S or V = its beats / all counted beats x 100.
+      (:class:`ecg_utils.quality.SignalQuality`; ``predict`` labels their beats Q).
+      Beats inside them are left out of every figure (``beats_noisy`` counts them), RR
+      intervals that overlap them are not used, and no couplet, run or episode continues
+      across them. ``noisy_pct`` = noisy time / duration x 100; ``analysed_s`` (the
+      analysable time) = duration - noisy time.
+    * **beats** and the class counts: the readable beats, those outside noise.
+    * **burden** of S or V = its beats / all readable beats x 100 (beats in noise are
+      in neither count).
     * **couplet**: exactly 2 consecutive beats of the family; **run**: 3 or more
       (a V run is a run of non-sustained VT when shorter than 30 s, an S run an SVT
       run); ``longest_run`` is its length in beats (0 when there is none).
@@ -196,6 +199,7 @@ def holter_summary(
         "analysed_s": duration_s - noisy_total,
         "noisy_pct": 100.0 * noisy_total / duration_s if duration_s > 0 else float("nan"),
         "beats": int(n),
+        "beats_noisy": int(in_noise.sum()),
         **{cls: int(counts[cls]) for cls in CLASSES},
     }
     out.update(_heart_rate(t, segment, duration_s, noisy))

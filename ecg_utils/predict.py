@@ -28,10 +28,13 @@ from .beats import (
 from .checkpoint import LoadedModel, load_model
 from .device import on_device
 from .inference import DEFAULT_BATCH_SIZE, predict_proba
+from .quality import QualityRule, SignalQuality, assess_quality, gate_peaks
 
 CHUNK_BEATS = 50_000
 """Beats segmented at a time: bounds memory on long recordings (about 40 MB a chunk)."""
 COLUMNS = ["sample", "time_s", "label", "class"] + [f"prob_{c}" for c in CLASS_NAMES]
+COLUMNS += ["quality"]
+"""Columns of a beat table (:func:`beats_table`, :func:`classify_record`)."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -114,6 +117,8 @@ def classify_record(
     sensitivity: str = "balanced",
     adaptation: bool = True,
     device: str = "auto",
+    quality: bool | QualityRule = True,
+    keep_noisy: bool = False,
 ) -> pd.DataFrame:
     """Classify every beat of a recording.
 
@@ -139,20 +144,79 @@ def classify_record(
     device : str
         Where the model runs: ``auto``, ``cpu``, ``cuda`` or ``mps``
         (:func:`ecg_utils.device.resolve_device`).
+    quality : bool or QualityRule
+        Judge the lead's signal quality (:mod:`ecg_utils.quality`, the default rule when
+        True): beats in noisy 10-s windows are marked ``noisy`` and labelled Q, and
+        detected peaks there are kept only where two detectors agree. False: no quality
+        check (``quality`` column ``"unassessed"``).
+    keep_noisy : bool
+        Keep the classifier's label for beats in noisy windows (they stay marked
+        ``noisy``).
 
     Returns
     -------
     pandas.DataFrame
         One row per beat: ``sample``, ``time_s``, ``label`` (0–4), ``class``
-        (N/S/V/F/Q) and ``prob_N`` … ``prob_Q``.
+        (N/S/V/F/Q), ``prob_N`` … ``prob_Q`` (what the model said, also for a beat
+        labelled Q because it is unreadable) and ``quality`` (``good``/``noisy``).
+    """
+    return classify_with_quality(
+        signal,
+        fs,
+        r_peaks,
+        weights,
+        lead,
+        batch_size,
+        sensitivity,
+        adaptation,
+        device,
+        quality,
+        keep_noisy,
+    )[0]
+
+
+def classify_with_quality(
+    signal: np.ndarray,
+    fs: float,
+    r_peaks: np.ndarray | None = None,
+    weights: str | Path | LoadedModel | None = None,
+    lead: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    sensitivity: str = "balanced",
+    adaptation: bool = True,
+    device: str = "auto",
+    quality: bool | QualityRule = True,
+    keep_noisy: bool = False,
+) -> tuple[pd.DataFrame, SignalQuality | None]:
+    """:func:`classify_record`, and the lead's :class:`~ecg_utils.quality.SignalQuality`.
+
+    The parameters are :func:`classify_record`'s. The quality is None when ``quality``
+    is False; its noisy intervals (``.intervals()``) are what the Holter summary leaves
+    out.
     """
     from .operating import with_operating_point
 
     fs = check_fs(fs)
     loaded = with_operating_point(resolve_weights(weights), sensitivity)
-    peaks, beats, feats = recording_inputs(signal, fs, r_peaks, lead, loaded.feature_set)
+    x = _one_lead(signal, lead)
+    if r_peaks is None:
+        from .detect import detect_r_peaks
+
+        peaks = detect_r_peaks(x, fs)
+    else:
+        peaks = np.unique(np.asarray(r_peaks, dtype=np.int64))
+        peaks = peaks[(peaks >= 0) & (peaks < len(x))]
+    judged = None
+    if quality:
+        rule = quality if isinstance(quality, QualityRule) else QualityRule()
+        judged = assess_quality(x, fs, peaks, rule=rule)
+        if r_peaks is None and rule.gate:
+            peaks = gate_peaks(peaks, judged, rule)
+    peaks, beats, feats = recording_inputs(signal, fs, peaks, lead, loaded.feature_set)
     if len(peaks) == 0:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
+        empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS[:-1]})
+        empty["quality"] = pd.Series(dtype="object")
+        return empty, judged
     methods = loaded.meta.get("adaptation") if adaptation else None
     model = on_device(loaded.model, device)
     if methods:
@@ -162,7 +226,19 @@ def classify_record(
         proba = adapted_proba(model, beats, feats, methods, rr_features(peaks, fs), 0, options)
     else:
         proba = predict_proba(model, beats, feats, batch_size=batch_size)
-    return beats_table(peaks, fs, proba)
+    table = beats_table(peaks, fs, proba)
+    if judged is None:
+        return table, None
+    noisy = judged.noisy_beats(peaks)
+    table["quality"] = np.where(noisy, "noisy", "good")
+    if not keep_noisy and noisy.any():
+        table.loc[noisy, "label"] = UNREADABLE_LABEL
+        table.loc[noisy, "class"] = CLASS_NAMES[UNREADABLE_LABEL]
+    return table, judged
+
+
+UNREADABLE_LABEL = 4
+"""Label of a beat in a noisy window: Q (unclassifiable), never V or S."""
 
 
 def recording_inputs(
@@ -317,6 +393,7 @@ def beats_table(peaks: np.ndarray, fs: float | None, proba: np.ndarray) -> pd.Da
     )
     for k, name in enumerate(CLASS_NAMES):
         table[f"prob_{name}"] = proba[:, k].astype(np.float32)
+    table["quality"] = "unassessed"  # classify_record judges it: good / noisy
     return table
 
 
@@ -352,6 +429,8 @@ def summarize(table: pd.DataFrame, fs: float | None) -> str:
     """A short text summary: beats per class and the median heart rate."""
     counts = table["class"].value_counts().reindex(CLASS_NAMES, fill_value=0)
     parts = [f"{len(table)} beats: " + ", ".join(f"{c} {n}" for c, n in counts.items())]
+    if "quality" in table and (table["quality"] == "noisy").any():
+        parts.append(f"{int((table['quality'] == 'noisy').sum())} in noisy stretches")
     rate = median_heart_rate(table, fs)
     if rate is not None:
         parts.append(f"median heart rate {rate:.0f} bpm")
@@ -401,6 +480,7 @@ def plot_strip(
     start: float = 0.0,
     title: str | None = None,
     units: str | None = "mV",
+    noisy_s: np.ndarray | None = None,
 ) -> Path:
     """Draw a window of the signal with each beat marked by its class (PNG, atomically).
 
@@ -422,6 +502,9 @@ def plot_strip(
         Usually the record's name; the window is added to it.
     units : str or None
         The y axis label (``"mV"``; ``"adu"`` for an uncalibrated record).
+    noisy_s : ndarray, shape (k, 2), optional
+        Noisy intervals in seconds (:meth:`~ecg_utils.quality.SignalQuality.intervals`),
+        shaded grey.
 
     Raises
     ------
@@ -442,6 +525,12 @@ def plot_strip(
     fig = Figure(figsize=(12, 3.2))
     ax = fig.subplots()
     ax.plot(t, x[lo:hi], color="0.3", lw=0.8)
+    shaded = False
+    for a, b in np.asarray(noisy_s if noisy_s is not None else [], float).reshape(-1, 2):
+        if b > lo / fs and a < hi / fs:
+            label = None if shaded else "noisy (beats labelled Q)"
+            ax.axvspan(max(a, lo / fs), min(b, hi / fs), color="0.85", zorder=0, label=label)
+            shaded = True
     colours = dict(
         zip(
             CLASS_NAMES,
@@ -462,8 +551,8 @@ def plot_strip(
     ax.set_xlabel("time (s)")
     ax.set_ylabel(units or "amplitude")
     ax.set_xlim(lo / fs, max(hi, lo + 1) / fs)
-    if len(shown):
-        ax.legend(loc="upper right", ncol=5, fontsize=8)
+    if len(shown) or shaded:
+        ax.legend(loc="upper right", ncol=6, fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -19,7 +19,6 @@ from ecg_utils.holter import (
     merge_intervals,
     sequence_runs,
 )
-from ecg_utils.quality import noisy_intervals
 
 
 def summary(classes: str, rr: float = 1.0, duration: float | None = None, noisy=None, t0=0.5):
@@ -150,15 +149,3 @@ def test_merge_intervals():
     merged = merge_intervals([[5, 8], [0, 2], [1, 3], [7, 12], [-1, 0]], 10.0)
     assert merged.tolist() == [[0.0, 3.0], [5.0, 10.0]]
     assert merge_intervals(None, 10).shape == (0, 2)
-
-
-def test_noisy_intervals_marks_gaps_flat_and_artefacts():
-    fs = 100.0
-    t = np.arange(int(120 * fs)) / fs
-    x = np.sin(2 * np.pi * 1.2 * t)  # 2 mV peak to peak
-    x[int(20 * fs) : int(30 * fs)] = np.nan  # missing
-    x[int(50 * fs) : int(60 * fs)] = 0.01  # flat
-    x[int(80 * fs) : int(90 * fs)] *= 20  # artefact
-    x[int(100 * fs) : int(104 * fs)] = np.nan  # 40 % missing: kept
-    assert noisy_intervals(x, fs).tolist() == [[20.0, 30.0], [50.0, 60.0], [80.0, 90.0]]
-    assert noisy_intervals(np.ones(1000), fs).tolist() == [[0.0, 10.0]]

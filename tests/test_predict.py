@@ -530,7 +530,8 @@ def test_plot_window_options(capsys, synthetic_record, tmp_path, monkeypatch):
     rc, _, err = run_main(capsys, *argv, "--plot-start", "12.5", "--plot-seconds", "5")
     assert rc == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert drawn["args"][4:] == (5.0, 12.5, "syn, lead MLII", "adu")
+    assert drawn["args"][4:8] == (5.0, 12.5, "syn, lead MLII", "adu")
+    assert drawn["args"][8].shape == (0, 2)  # the noisy stretches shaded: none here
     assert predict_module.plot_window(10800, 360.0, 12.5, 5) == (4500, 6300)
     assert predict_module.plot_window(10800, 360.0, 28, 5) == (10080, 10800)  # cut at the end
     png.unlink()

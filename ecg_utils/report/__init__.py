@@ -36,6 +36,7 @@ from .kaggle import section_strong_model
 from .kaggle_ablation import section_ablation
 from .model_choice import section_model_choice
 from .new_patients import section_new_patients
+from .noise import section_noise
 from .patient_specific import section_patient_specific
 from .protocols import section_inter_patient_protocol, section_kaggle_protocol
 from .readme import README_END, README_START, readme_summary, update_readme
@@ -97,6 +98,7 @@ def render_report(results: dict, figures_dir: str | Path | None = None) -> str:
         section_explanations(results),
         section_detection(results),
         section_detected_peaks(results),
+        section_noise(results),
         section_resampling(results),
         section_predict_speed(results),
         section_inference_speed(results),
