@@ -35,6 +35,8 @@ CHUNK_BEATS = 50_000
 COLUMNS = ["sample", "time_s", "label", "class"] + [f"prob_{c}" for c in CLASS_NAMES]
 COLUMNS += ["quality"]
 """Columns of a beat table (:func:`beats_table`, :func:`classify_record`)."""
+UNREADABLE_LABEL = 4
+"""Label of a beat in a noisy window: Q (unclassifiable), never V or S."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -147,8 +149,9 @@ def classify_record(
     quality : bool or QualityRule
         Judge the lead's signal quality (:mod:`ecg_utils.quality`, the default rule when
         True): beats in noisy 10-s windows are marked ``noisy`` and labelled Q, and
-        detected peaks there are kept only where two detectors agree. False: no quality
-        check (``quality`` column ``"unassessed"``).
+        detected peaks there are kept only when another detector also found them or they
+        resemble a neighbouring beat. False: no quality check (``quality`` column
+        ``"unassessed"``).
     keep_noisy : bool
         Keep the classifier's label for beats in noisy windows (they stay marked
         ``noisy``).
@@ -235,10 +238,6 @@ def classify_with_quality(
         table.loc[noisy, "label"] = UNREADABLE_LABEL
         table.loc[noisy, "class"] = CLASS_NAMES[UNREADABLE_LABEL]
     return table, judged
-
-
-UNREADABLE_LABEL = 4
-"""Label of a beat in a noisy window: Q (unclassifiable), never V or S."""
 
 
 def recording_inputs(

@@ -54,13 +54,13 @@ CLIP_SHARE = 0.05
 """A window with this share of its samples at its own maximum or minimum is clipped."""
 CLIP_TOLERANCE = 0.001
 """Samples within this fraction of the window's range of an extreme are at the extreme."""
-BSQI_MIN = 0.8
+BSQI_MIN = 0.75
 """A window whose detector agreement (bSQI, 0-1) is below this is noisy."""
 MORPH_MIN = 0.95
 """A window whose median beat similarity (correlation, -1 to 1) is below this is noisy."""
 UNLIKE_SIMILARITY = 0.8
 """A beat whose best similarity to its neighbours is below this is unlike them."""
-UNLIKE_MAX = 0.2
+UNLIKE_MAX = 0.3
 """A window with more than this share of unlike beats is noisy."""
 SQI_FS = 180.0
 """Rate in Hz at which the second detector and the morphology measure work."""
@@ -69,6 +69,10 @@ SECOND_DETECTORS = ("neurokit", "kalidas2017")
 Kalidas & Tamil (2017, stationary wavelet transform). Each alone disagrees with the
 project's detector for many minutes of some clean DS1 records (neurokit on 207's flutter and
 wide beats, kalidas2017 on 208's), so a window's bSQI is the better of the two."""
+CHUNK_S = 3600.0
+"""The second detectors read a long lead this many seconds at a time."""
+CHUNK_PAD_S = 10.0
+"""Context on each side of a chunk, in seconds."""
 MATCH_S = 0.15
 """Two detections within this many seconds are the same beat."""
 MORPH_HALF_S = 0.15
@@ -465,19 +469,29 @@ def _agreement(
 
 
 def _second_detector(x_low: np.ndarray, ratio: float, method: str) -> np.ndarray:
-    """The second detector on the lead at :data:`SQI_FS`; beats in samples at the lead's rate."""
+    """A second detector on the lead at :data:`SQI_FS`; beats in samples at the lead's rate.
+
+    Leads longer than :data:`CHUNK_S` go an hour at a time, with :data:`CHUNK_PAD_S` of
+    context each side, so memory stays that of an hour (a 30-minute record is one piece).
+    """
     import warnings
 
-    def run() -> np.ndarray:
+    def run(seg: np.ndarray) -> np.ndarray:
         import neurokit2 as nk
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cleaned = nk.ecg_clean(x_low, sampling_rate=SQI_FS, method="neurokit")
+            cleaned = nk.ecg_clean(seg, sampling_rate=SQI_FS, method="neurokit")
             _, info = nk.ecg_peaks(cleaned, sampling_rate=SQI_FS, method=method)
         return np.asarray(info["ECG_R_Peaks"], np.float64)
 
-    found = _safe_detect(run)
+    size, pad = int(CHUNK_S * SQI_FS), int(CHUNK_PAD_S * SQI_FS)
+    found = []
+    for start in range(0, len(x_low), size):
+        lo, hi = max(start - pad, 0), min(start + size + pad, len(x_low))
+        peaks = _safe_detect(lambda lo=lo, hi=hi: run(x_low[lo:hi])) + lo
+        found.append(peaks[(peaks >= start) & (peaks < start + size)])
+    found = np.concatenate(found) if found else np.zeros(0)
     return np.unique(np.rint(found * ratio).astype(np.int64))
 
 

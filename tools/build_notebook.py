@@ -422,6 +422,36 @@ display(Image(filename=str(strip)))""",
     ),
     (
         "md",
+        """### Noise
+
+Ambulatory recordings have stretches that cannot be read. `classify_with_quality` returns
+the table and the lead's signal quality (`ecg_utils.quality`): beats in noisy 10-s windows
+are marked `noisy` in the `quality` column and labelled Q, never V or S
+(`keep_noisy=True`, `--keep-noisy`, keeps the classifier's label). Here the same record
+with the project's electrode-motion, muscle and baseline noise at 0 dB added in the
+noise-test layout (`ecg_utils.noise`: from minute 5, 2 minutes noisy, 2 clean, ...); the
+strip shades the noisy windows.""",
+    ),
+    (
+        "code",
+        """from ecg_utils.beats import annotated_beats
+from ecg_utils.noise import noise_stress
+from ecg_utils.records import read_annotations
+
+ref, _ = annotated_beats(*read_annotations(Path(mitdb) / "100"))
+noisy = noise_stress(signal, fs, ref, "ambulatory", 0.0, seed=0)
+table_n, quality = ecg_utils.classify_with_quality(noisy.signal, fs)
+print(summarize(table_n, fs))
+print(f"noisy share {100 * quality.noisy_share:.0f} % "
+      f"(noise added to {100 * (noisy.noisy_s @ [-1, 1]).sum() * fs / len(signal):.0f} %)")
+kept = ecg_utils.classify_record(noisy.signal, fs, keep_noisy=True)
+print("with keep_noisy=True:", summarize(kept, fs))
+strip = plot_strip(noisy.signal[:, 0], fs, table_n, OUT / "figures" / "strip_100_noise.png",
+                   seconds=20, start=410, noisy_s=quality.intervals())
+display(Image(filename=str(strip)))""",
+    ),
+    (
+        "md",
         """### Adapting to one patient
 
 An analyst who labels the first 5 minutes of a recording can adapt the model to that

@@ -84,8 +84,31 @@ def readme_summary(results: dict) -> str:
             f"benchmark alone: {ship['benchmark']['train_seconds']:.0f} s, the product "
             f"{ship['product']['train_seconds']:.0f} s), plus its patient-specific protocols.",
         ]
+    lines += _readme_noise(results)
     lines += _readme_speed(results)
     return "\n".join(lines) + "\n"
+
+
+def _readme_noise(results: dict) -> list[str]:
+    """One line: the noise stress test at 6 dB of the ambulatory mixture (DS2)."""
+    ns = results.get("noise_stress")
+    if not ns:
+        return []
+    rows = {(r["kind"], r["snr_db"]): r for r in ns["ds2"]["rows"]}
+    r = rows.get(("ambulatory", 6.0))
+    if r is None:
+        return []
+    n = r["detection_noisy"]
+    return [
+        "",
+        "Noise (`bench/noise_stress.py`, the project's own ambulatory noise at 6 dB on DS2, "
+        f"`{ns['ds2']['weights']}`): detection in the noisy stretches Se {n['se']:.1f} % / "
+        f"+P {n['ppv']:.1f} % (goals ≥ 99 / ≥ 95); {r['false_v_per_h']:.0f} false V and "
+        f"{r['false_s_per_h']:.0f} false S per hour of noise (goal < 50; "
+        f"{r['false_v_per_h_kept']:.0f} and {r['false_s_per_h_kept']:.0f} without the quality "
+        f"check's Q labels); noisy stretches flagged {r['flag_sensitivity']:.0f} % (goal ≥ 90 "
+        f"%), clean ones left alone {r['flag_specificity']:.0f} %.",
+    ]
 
 
 def relative_rows(results: dict) -> list[tuple[str, str, dict]]:
