@@ -81,8 +81,8 @@ MORPH_NEIGHBOURS = 5
 """Each beat is compared with this many beats on each side."""
 GATES = ("", "agreed", "agreed_or_similar")
 """How detections in noisy windows are gated (:func:`gate_peaks`; good windows keep every
-detection): not at all; only those both detectors found; those, and those whose QRS
-resembles a neighbour's (similarity at least ``similar_min``)."""
+detection): not at all; only those one of :data:`SECOND_DETECTORS` also found; those, and
+those whose QRS resembles a neighbour's (similarity at least ``similar_min``)."""
 GATE = "agreed_or_similar"
 """The gate :func:`~ecg_utils.predict.classify_record` uses (chosen on DS1)."""
 SIMILAR_MIN = 0.9
@@ -276,7 +276,7 @@ def window_reasons(
     Parameters
     ----------
     amplitude : ndarray of str, shape (n_windows,)
-        The missing / flat / artefact verdicts ("" where none applies).
+        The missing / flat / clipped / artefact verdicts ("" where none applies).
     bsqi, morphology : ndarray, shape (n_windows,)
         Detector agreement and median beat similarity.
     rule : QualityRule
