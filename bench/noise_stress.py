@@ -43,6 +43,7 @@ Writes ``results/noise_stress.json`` (through a temporary file); the log says pr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -70,6 +71,7 @@ from ecg_utils.quality import (  # noqa: E402
     window_reasons,
 )
 from ecg_utils.records import read_annotations, read_signal  # noqa: E402
+from ecg_utils.sources import find_mitdb_dir  # noqa: E402
 from ecg_utils.splits import DS1, DS2  # noqa: E402
 
 TOLERANCE_S = 0.15
@@ -83,11 +85,6 @@ MARKED_SHARE = 0.5
 LOW_SNR_DB = 6.0
 SEED = 20
 V, S = CLASS_NAMES.index("V"), CLASS_NAMES.index("S")
-
-
-def default_mitdb_dir() -> Path:
-    env = os.environ.get("ECG_MITDB_DIR")
-    return Path(env) if env else (REPO / ".." / "shared" / "data" / "mitdb").resolve()
 
 
 def load(mitdb: Path, name: str) -> dict:
@@ -219,12 +216,8 @@ def choose_on_ds1(mitdb: Path, names: list[str], log) -> dict:
         clean_c, low_c = np.zeros(3), np.zeros(3)
         for kind, snr, j in judged:
             q = j["q"]
-            q = type(q)(
-                **{
-                    **q.__dict__,
-                    "reason": window_reasons(q.amplitude, q.bsqi, q.morphology, rule, q.unlike),
-                }
-            )
+            reason = window_reasons(q.amplitude, q.bsqi, q.morphology, rule, q.unlike)
+            q = dataclasses.replace(q, reason=reason)
             kept = gate_peaks(j["peaks"], q, rule)
             if kind == "clean":
                 clean_c += det_counts(j["ref"], kept, q.fs)
@@ -413,7 +406,10 @@ def main(argv=None) -> int:
     ap.add_argument("--records-ds2", nargs="*", default=None)
     ap.add_argument("--out", type=Path, default=REPO / "results" / "noise_stress.json")
     args = ap.parse_args(argv)
-    mitdb = args.mitdb_dir or default_mitdb_dir()
+    mitdb = args.mitdb_dir or find_mitdb_dir()
+    if mitdb is None:
+        print("error: MIT-BIH records not found; pass --mitdb-dir or set ECG_MITDB_DIR")
+        return 2
     t_start = time.time()
 
     def log(msg: str) -> None:

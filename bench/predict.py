@@ -101,11 +101,11 @@ def time_steps(record: Path, weights: Path, out_csv: Path) -> dict[str, float]:
     """
     from ecg_utils.checkpoint import load_model
     from ecg_utils.detect import detect_r_peaks
-    from ecg_utils.inference import predict_proba
     from ecg_utils.predict import (
         beats_table,
         read_input,
         recording_inputs,
+        recording_proba,
         wants_two_leads,
         with_other_lead,
         write_table,
@@ -132,17 +132,7 @@ def time_steps(record: Path, weights: Path, out_csv: Path) -> dict[str, float]:
     lap("quality")
     peaks, beats, feats = recording_inputs(signal, fs, peaks, 0, loaded.feature_set)
     lap("inputs")
-    methods = loaded.meta.get("adaptation")
-    if methods:
-        from ecg_utils.beats import rr_features
-        from ecg_utils.unsupervised import adapted_proba
-
-        options = loaded.meta.get("pseudo_labels")
-        proba = adapted_proba(
-            loaded.model, beats, feats, methods, rr_features(peaks, fs), 0, options
-        )
-    else:
-        proba = predict_proba(loaded.model, beats, feats)
+    proba = recording_proba(loaded, loaded.model, beats, feats, peaks, fs)
     lap("classify")
     write_table(beats_table(peaks, fs, proba), out_csv)
     lap("write")

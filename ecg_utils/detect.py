@@ -319,15 +319,26 @@ def _prepare(x: np.ndarray, fs: float) -> np.ndarray:
     """Float64 copy of a 1-D signal with gaps interpolated; rejects short/flat input."""
     _check_length(len(x), fs)
     x = np.asarray(x, dtype=np.float64)
-    good = np.isfinite(x)
-    if not good.any():
+    if not np.isfinite(x).any():
         raise EcgError("signal has no finite samples: no beats can be detected")
-    if not good.all():
-        idx = np.arange(len(x))
-        x = np.interp(idx, idx[good], x[good])
+    x = fill_gaps(x)
     if np.ptp(x) < FLAT_MV:
         raise EcgError("signal is flat: no beats can be detected")
     return x
+
+
+def fill_gaps(x: np.ndarray) -> np.ndarray:
+    """A 1-D signal with its non-finite samples (gaps) linearly interpolated.
+
+    The array itself when it has no gap; zeros when it has no finite sample at all.
+    """
+    good = np.isfinite(x)
+    if good.all():
+        return x
+    if not good.any():
+        return np.zeros(len(x))
+    idx = np.arange(len(x))
+    return np.interp(idx, idx[good], x[good])
 
 
 def _clean_peaks(peaks: np.ndarray, n: int) -> np.ndarray:

@@ -202,13 +202,7 @@ def classify_with_quality(
     fs = check_fs(fs)
     loaded = with_operating_point(resolve_weights(weights), sensitivity)
     x = _one_lead(signal, lead)
-    if r_peaks is None:
-        from .detect import detect_r_peaks
-
-        peaks = detect_r_peaks(x, fs)
-    else:
-        peaks = np.unique(np.asarray(r_peaks, dtype=np.int64))
-        peaks = peaks[(peaks >= 0) & (peaks < len(x))]
+    peaks = recording_peaks(x, fs, r_peaks)
     judged = None
     if quality:
         rule = quality if isinstance(quality, QualityRule) else QualityRule()
@@ -220,15 +214,8 @@ def classify_with_quality(
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS[:-1]})
         empty["quality"] = pd.Series(dtype="object")
         return empty, judged
-    methods = loaded.meta.get("adaptation") if adaptation else None
     model = on_device(loaded.model, device)
-    if methods:
-        from .unsupervised import adapted_proba
-
-        options = loaded.meta.get("pseudo_labels")
-        proba = adapted_proba(model, beats, feats, methods, rr_features(peaks, fs), 0, options)
-    else:
-        proba = predict_proba(model, beats, feats, batch_size=batch_size)
+    proba = recording_proba(loaded, model, beats, feats, peaks, fs, adaptation, batch_size)
     table = beats_table(peaks, fs, proba)
     if judged is None:
         return table, None
@@ -238,6 +225,42 @@ def classify_with_quality(
         table.loc[noisy, "label"] = UNREADABLE_LABEL
         table.loc[noisy, "class"] = CLASS_NAMES[UNREADABLE_LABEL]
     return table, judged
+
+
+def recording_peaks(x: np.ndarray, fs: float, r_peaks: np.ndarray | None) -> np.ndarray:
+    """The R peaks a recording is classified at: detected when ``r_peaks`` is None, else
+    the given ones sorted, deduplicated and inside the lead (samples at ``fs``)."""
+    if r_peaks is None:
+        from .detect import detect_r_peaks
+
+        return detect_r_peaks(x, fs)
+    peaks = np.unique(np.asarray(r_peaks, dtype=np.int64))
+    return peaks[(peaks >= 0) & (peaks < len(x))]
+
+
+def recording_proba(
+    loaded: LoadedModel,
+    model,
+    beats: np.ndarray,
+    feats: np.ndarray | None,
+    peaks: np.ndarray,
+    fs: float,
+    adaptation: bool = True,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> np.ndarray:
+    """Class probabilities of a recording's beats, shape (n_beats, 5), as ``predict`` gives
+    them: with the unsupervised adaptation the weights' metadata names when ``adaptation``.
+
+    ``model`` is ``loaded.model``, possibly moved to a device; ``beats`` and ``feats`` come
+    from :func:`recording_inputs`, ``peaks`` in samples at ``fs`` Hz.
+    """
+    methods = loaded.meta.get("adaptation") if adaptation else None
+    if not methods:
+        return predict_proba(model, beats, feats, batch_size=batch_size)
+    from .unsupervised import adapted_proba
+
+    options = loaded.meta.get("pseudo_labels")
+    return adapted_proba(model, beats, feats, methods, rr_features(peaks, fs), 0, options)
 
 
 def recording_inputs(
@@ -272,13 +295,7 @@ def recording_inputs(
     """
     fs = check_fs(fs)
     x = _one_lead(signal, lead)
-    if r_peaks is None:
-        from .detect import detect_r_peaks
-
-        peaks = detect_r_peaks(x, fs)
-    else:
-        peaks = np.unique(np.asarray(r_peaks, dtype=np.int64))
-        peaks = peaks[(peaks >= 0) & (peaks < len(x))]
+    peaks = recording_peaks(x, fs, r_peaks)
     if len(peaks) == 0:
         return peaks, np.zeros((0, BEAT_LENGTH), np.float32), None
     x_seg, fs_seg, peaks_seg = at_training_rate(x, fs, peaks)

@@ -39,6 +39,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ._io import EcgError
+
 WINDOW_S = 10.0
 """Window length in seconds."""
 MISSING_SHARE = 0.5
@@ -69,10 +71,6 @@ SECOND_DETECTORS = ("neurokit", "kalidas2017")
 Kalidas & Tamil (2017, stationary wavelet transform). Each alone disagrees with the
 project's detector for many minutes of some clean DS1 records (neurokit on 207's flutter and
 wide beats, kalidas2017 on 208's), so a window's bSQI is the better of the two."""
-CHUNK_S = 3600.0
-"""The second detectors read a long lead this many seconds at a time."""
-CHUNK_PAD_S = 10.0
-"""Context on each side of a chunk, in seconds."""
 MATCH_S = 0.15
 """Two detections within this many seconds are the same beat."""
 MORPH_HALF_S = 0.15
@@ -220,14 +218,14 @@ def assess_quality(
     -------
     SignalQuality
     """
-    from .detect import DEFAULT_METHOD, detect_r_peaks
+    from .detect import DEFAULT_METHOD, detect_r_peaks, fill_gaps
 
     rule = rule or QualityRule()
     x = np.asarray(x, np.float64)
     size = max(int(round(window_s * fs)), 1)
     n_win = -(-len(x) // size)
     amplitude = _amplitude_reasons(x, fs, size, n_win)
-    filled = _fill_gaps(x)
+    filled = fill_gaps(x)
     if peaks is None:
         peaks = _safe_detect(lambda: detect_r_peaks(filled, fs, method=DEFAULT_METHOD))
     peaks = np.unique(np.asarray(peaks, np.int64))
@@ -436,14 +434,6 @@ def _amplitude_reasons(x: np.ndarray, fs: float, size: int, n_win: int) -> np.nd
     return reason
 
 
-def _fill_gaps(x: np.ndarray) -> np.ndarray:
-    good = np.isfinite(x)
-    if good.all() or not good.any():
-        return np.nan_to_num(x) if not good.any() else x
-    idx = np.arange(len(x))
-    return np.interp(idx, idx[good], x[good])
-
-
 def _at_sqi_rate(x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
     """The lead at :data:`SQI_FS` Hz and the number of input samples per output sample."""
     from scipy.signal import resample_poly
@@ -469,37 +459,20 @@ def _agreement(
 
 
 def _second_detector(x_low: np.ndarray, ratio: float, method: str) -> np.ndarray:
-    """A second detector on the lead at :data:`SQI_FS`; beats in samples at the lead's rate.
+    """A second detector (:data:`SECOND_DETECTORS`) on the lead at :data:`SQI_FS`, through
+    :func:`ecg_utils.detect.detect_r_peaks` (so a long lead goes in chunks); beats in
+    samples at the lead's rate."""
+    from .detect import detect_r_peaks
 
-    Leads longer than :data:`CHUNK_S` go an hour at a time, with :data:`CHUNK_PAD_S` of
-    context each side, so memory stays that of an hour (a 30-minute record is one piece).
-    """
-    import warnings
-
-    def run(seg: np.ndarray) -> np.ndarray:
-        import neurokit2 as nk
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cleaned = nk.ecg_clean(seg, sampling_rate=SQI_FS, method="neurokit")
-            _, info = nk.ecg_peaks(cleaned, sampling_rate=SQI_FS, method=method)
-        return np.asarray(info["ECG_R_Peaks"], np.float64)
-
-    size, pad = int(CHUNK_S * SQI_FS), int(CHUNK_PAD_S * SQI_FS)
-    found = []
-    for start in range(0, len(x_low), size):
-        lo, hi = max(start - pad, 0), min(start + size + pad, len(x_low))
-        peaks = _safe_detect(lambda lo=lo, hi=hi: run(x_low[lo:hi])) + lo
-        found.append(peaks[(peaks >= start) & (peaks < start + size)])
-    found = np.concatenate(found) if found else np.zeros(0)
+    found = _safe_detect(lambda: detect_r_peaks(x_low, SQI_FS, method=method, refine=False))
     return np.unique(np.rint(found * ratio).astype(np.int64))
 
 
 def _safe_detect(run) -> np.ndarray:
-    """A detector's beats, or none when it fails on this signal (which then reads noisy)."""
+    """A detector's beats, or none when it refuses this signal (which then reads noisy)."""
     try:
         return np.asarray(run(), np.int64)
-    except Exception:  # detectors fail in many ways on flat or odd signal
+    except EcgError:  # detect_r_peaks says so for flat, short or odd signal
         return np.zeros(0, np.int64)
 
 

@@ -119,6 +119,12 @@ def _evaluate_json(*args: str) -> dict:
     return json.loads(out.stdout)
 
 
+def _same_row(got: dict, recorded: dict) -> None:
+    """An ``evaluate --json`` result is the recorded row: same beats, same accuracy."""
+    assert got["n_beats"] == recorded["n_beats"]
+    assert got["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-9)
+
+
 @pytest.mark.slow
 def test_the_benchmark_default_path_matches_its_recorded_row(mitdb_dir):
     """``evaluate`` of BENCHMARK_WEIGHTS runs what predict runs (its adaptation included)
@@ -128,8 +134,7 @@ def test_the_benchmark_default_path_matches_its_recorded_row(mitdb_dir):
         "--weights", str(ecg_utils.BENCHMARK_WEIGHTS), "--protocol", "inter-patient",
         "--mitdb-dir", str(mitdb_dir),
     )  # fmt: skip
-    assert got["n_beats"] == recorded["benchmark_ds2"]["n_beats"]
-    assert got["accuracy"] == pytest.approx(recorded["benchmark_ds2"]["accuracy"], abs=1e-9)
+    _same_row(got, recorded["benchmark_ds2"])
 
 
 @pytest.mark.slow
@@ -146,8 +151,7 @@ def test_the_product_on_svdb_dev_matches_its_recorded_row():
         "--weights", str(ecg_utils.DEFAULT_WEIGHTS), "--protocol", "svdb-dev",
         "--svdb-dir", str(folder),
     )  # fmt: skip
-    assert got["n_beats"] == recorded["product_svdb_dev"]["n_beats"]
-    assert got["accuracy"] == pytest.approx(recorded["product_svdb_dev"]["accuracy"], abs=1e-9)
+    _same_row(got, recorded["product_svdb_dev"])
     assert got["classes"]["Q"]["support"] < 100  # svdb has no paced patient
 
 
