@@ -350,6 +350,8 @@ def _evaluate_patient_specific(args, loaded) -> int:
     from .patient_specific import evaluate_patient_specific
     from .sources import default_cache_dir, resolve_mitdb_dir
 
+    if args.selection == "active" and not args.labelled_beats:
+        raise EcgError("--selection active needs --labelled-beats (the review's budget)")
     mitdb = resolve_mitdb_dir(args.mitdb_dir, cache_dir=args.cache_dir or default_cache_dir())
     seen = _seen_in_training(loaded, "inter-patient")
     if seen and not args.quiet:
@@ -369,6 +371,7 @@ def _evaluate_patient_specific(args, loaded) -> int:
         minutes=args.labelled_minutes,
         n_boot=args.bootstrap,
         labelled_beats=args.labelled_beats,
+        selection=args.selection,
     )
     metrics = result["adapted"]
     if args.json:
@@ -378,13 +381,19 @@ def _evaluate_patient_specific(args, loaded) -> int:
         out["test_records_seen_in_training"] = seen
         out["labelled_minutes"] = args.labelled_minutes
         out["labelled_beats"] = args.labelled_beats
+        out["selection"] = args.selection if args.labelled_beats else None
         out["records"] = list(records)
         if args.bootstrap:
             out["ci"] = metrics["ci"]
         print(json.dumps(out))
         return 0
+    picked = (
+        "one per family of"
+        if args.selection == "medoids"
+        else "by simulated active review, rounds of 5, in"
+    )
     given = (
-        f"{args.labelled_beats} labelled beats (one per family of the first "
+        f"{args.labelled_beats} labelled beats ({picked} the first "
         f"{args.labelled_minutes:g} minutes)"
         if args.labelled_beats
         else f"the first {args.labelled_minutes:g} labelled minutes"
@@ -853,6 +862,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="patient-specific, few labels (EC57): the beats of the first --labelled-minutes "
         "grouped into this many families, each family's most typical beat labelled with its "
         "reference class (only those beats); the rest of the record is scored",
+    )
+    p.add_argument(
+        "--selection",
+        choices=("medoids", "active"),
+        default="medoids",
+        help="patient-specific with --labelled-beats: label the families' medoids, or "
+        "simulate active review (rounds of 5 beats the adapted model is least sure of, one "
+        "per family first, as 'review' lists them)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bootstrap", type=_int, default=0, help="bootstrap resamples for CIs")

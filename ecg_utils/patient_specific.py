@@ -74,19 +74,98 @@ def evaluate_patient_specific(
     -------
     dict
         ``adapted`` and ``global`` (:func:`~ecg_utils.evaluation.classification_metrics`
-        of the scored beats, with ``ci``), ``per_record`` (beats scored and labelled,
-        errors of each, S and V found by each, adaptation seconds), ``minutes``,
+        of the scored beats, with ``ci``), ``per_record`` (beats scored, beats in the
+        labelled minutes and labels given, errors of each model, S and V found by each,
+        seconds to pick the labels and adapt), ``minutes``,
         ``records``, ``seconds_per_record`` (mean time to adapt to one record).
     """
-    from .adaptation import adapt
-    from .beats import pick_lead
-    from .detected_eval import reference_beats
-    from .predict import classify_record, resolve_weights, wants_two_leads
-    from .records import read_signal
+    from .predict import resolve_weights
 
     loaded = resolve_weights(weights)
+    options = {"vote_weight": vote_weight, "fine_tune": fine_tune}
+    run = _adapters(loaded, labelled_beats, selection, options)
+    (out,) = _evaluate(
+        loaded, mitdb_dir, records, minutes, n_boot, run, (labelled_beats,), keep_predictions
+    ).values()
+    return out
+
+
+def few_labels_curve(
+    weights,
+    mitdb_dir: str | Path,
+    counts: tuple[int, ...],
+    records: tuple[str, ...] = DS2,
+    minutes: float = LABELLED_MINUTES,
+    selection: str = "medoids",
+    n_boot: int = 0,
+    fine_tune: dict | None = None,
+    keep_predictions: bool = False,
+) -> dict[int, dict]:
+    """The few-labels protocol at several label counts, each record read once.
+
+    Parameters as :func:`evaluate_patient_specific`, ``counts`` being its
+    ``labelled_beats`` at each point of the curve. Active review runs one simulated loop
+    per record and takes the model adapted after the round that reaches each count, so a
+    count's ``adapt_seconds`` is the loop's time up to it (what an analyst's session of
+    that many labels costs); the medoids are picked afresh for each count.
+
+    Returns
+    -------
+    dict
+        Count -> the :func:`evaluate_patient_specific` result at that count.
+    """
+    from .predict import resolve_weights
+
+    loaded = resolve_weights(weights)
+    run = _adapters(loaded, tuple(counts), selection, {"fine_tune": fine_tune})
+    return _evaluate(
+        loaded, mitdb_dir, records, minutes, n_boot, run, tuple(counts), keep_predictions
+    )
+
+
+def _adapters(loaded, labelled_beats, selection: str, options: dict):
+    """``run(x, fs, peaks, labels, first, record)`` -> {count: (adapted model, seconds,
+    labels given)} for one record; the counts are ``labelled_beats`` (an int, a tuple, or
+    None for every beat of the first minutes)."""
+    from .adaptation import adapt
+
+    counts = labelled_beats if isinstance(labelled_beats, tuple) else (labelled_beats,)
+    if selection not in ("medoids", "active"):
+        raise ValueError(f"selection must be 'medoids' or 'active', not {selection!r}")
+
+    def run(x, fs, peaks, labels, first, record):
+        opts = {**options, "record": record}
+        if counts == (None,):
+            t0 = time.perf_counter()
+            given = list(zip(peaks[first], labels[first], strict=True))
+            model = adapt(loaded, x, fs, given, r_peaks=peaks, **opts)
+            return {None: (model, time.perf_counter() - t0, len(given))}
+        if selection == "active":
+            return _active_review(loaded, x, fs, peaks, labels, first, counts, opts)
+        out = {}
+        for k in counts:
+            t0 = time.perf_counter()
+            picked = _reviewed_families(_lead0(x), fs, peaks, first, k)
+            given = list(zip(peaks[picked], labels[picked], strict=True))
+            model = adapt(loaded, x, fs, given, r_peaks=peaks, **opts)
+            out[k] = (model, time.perf_counter() - t0, len(given))
+        return out
+
+    return run
+
+
+def _evaluate(loaded, mitdb_dir, records, minutes, n_boot, run, counts, keep_predictions):
+    """Score ``run``'s adapted models of each record (one result per count) and the
+    unadapted model on the beats after the first ``minutes``."""
+    from .beats import pick_lead
+    from .detected_eval import reference_beats
+    from .predict import classify_record, wants_two_leads
+    from .records import read_signal
+
     two_leads = wants_two_leads(loaded)
-    ys, globals_, adapted_, groups, per_record, times = [], [], [], [], {}, []
+    ys, globals_, groups = [], [], []
+    adapted_ = {k: [] for k in counts}
+    per_record = {k: {} for k in counts}
     for rec in records:
         path = Path(mitdb_dir) / rec
         sig, fs, names = read_signal(path)
@@ -94,61 +173,58 @@ def evaluate_patient_specific(
         others = [i for i in range(sig.shape[1]) if i != lead][:1] if two_leads else []
         x = sig[:, [lead, *others]] if others else sig[:, lead]
         peaks, labels = reference_beats(path)
-        t0 = time.perf_counter()
-        first = peaks < int(round(minutes * 60 * fs))
-        options = {"vote_weight": vote_weight, "fine_tune": fine_tune, "record": rec}
-        if labelled_beats and selection == "active":
-            patient = _active_review(loaded, x, fs, peaks, labels, first, labelled_beats, options)
-        else:
-            if labelled_beats:
-                picked = _reviewed_families(_lead0(x), fs, peaks, first, labelled_beats)
-                given = list(zip(peaks[picked], labels[picked], strict=True))
-            else:
-                given = list(zip(peaks[first], labels[first], strict=True))
-            patient = adapt(loaded, x, fs, given, r_peaks=peaks, **options)
-        labelled = first
-        seconds = time.perf_counter() - t0
-        times.append(seconds)
+        labelled = peaks < int(round(minutes * 60 * fs))
+        models = run(x, fs, peaks, labels, labelled, rec)
         scored = ~labelled
+        y = labels[scored]
         # labels as the models give them: no quality check (bench/noise_stress.py)
         base = classify_record(x, fs, r_peaks=peaks, weights=loaded, quality=False)
-        mine = classify_record(x, fs, r_peaks=peaks, weights=patient, quality=False)
-        base, mine = base["label"].to_numpy(), mine["label"].to_numpy()
-        y = labels[scored]
+        base = base["label"].to_numpy()[scored]
         ys.append(y)
-        globals_.append(base[scored])
-        adapted_.append(mine[scored])
+        globals_.append(base)
         groups.append(np.full(int(scored.sum()), rec))
-        per_record[rec] = {
-            "labelled": int(labelled.sum()),
-            "scored": int(scored.sum()),
-            "errors_global": int((base[scored] != y).sum()),
-            "errors_adapted": int((mine[scored] != y).sum()),
-            "S": int((y == 1).sum()),
-            "S_found_global": int(((base[scored] == 1) & (y == 1)).sum()),
-            "S_found_adapted": int(((mine[scored] == 1) & (y == 1)).sum()),
-            "V": int((y == 2).sum()),
-            "V_found_global": int(((base[scored] == 2) & (y == 2)).sum()),
-            "V_found_adapted": int(((mine[scored] == 2) & (y == 2)).sum()),
-            "adapt_seconds": seconds,
-        }
+        for k in counts:
+            patient, seconds, given = models[k]
+            mine = classify_record(x, fs, r_peaks=peaks, weights=patient, quality=False)
+            mine = mine["label"].to_numpy()[scored]
+            adapted_[k].append(mine)
+            per_record[k][rec] = {
+                "labelled": int(labelled.sum()),
+                "given": given,
+                "scored": int(scored.sum()),
+                "errors_global": int((base != y).sum()),
+                "errors_adapted": int((mine != y).sum()),
+                "S": int((y == 1).sum()),
+                "S_found_global": int(((base == 1) & (y == 1)).sum()),
+                "S_found_adapted": int(((mine == 1) & (y == 1)).sum()),
+                "V": int((y == 2).sum()),
+                "V_found_global": int(((base == 2) & (y == 2)).sum()),
+                "V_found_adapted": int(((mine == 2) & (y == 2)).sum()),
+                "adapt_seconds": seconds,
+            }
     y, g = np.concatenate(ys), np.concatenate(groups)
-    out = {
-        "minutes": minutes,
-        "labelled_beats": labelled_beats,
-        "records": list(records),
-        "per_record": per_record,
-    }
-    for name, preds in (("adapted", adapted_), ("global", globals_)):
-        pred = np.concatenate(preds)
-        metrics = classification_metrics(y, pred)
-        metrics["ci"] = bootstrap_ci(y, pred, groups=g, n_boot=n_boot, seed=0) if n_boot else None
-        out[name] = metrics
-    out["seconds_per_record"] = float(np.mean(times)) if times else 0.0
-    if keep_predictions:
-        out["y"], out["adapted_pred"] = y, np.concatenate(adapted_)
-        out["global_pred"] = np.concatenate(globals_)
-    return out
+    results = {}
+    for k in counts:
+        out = {
+            "minutes": minutes,
+            "labelled_beats": k,
+            "records": list(records),
+            "per_record": per_record[k],
+        }
+        for name, preds in (("adapted", adapted_[k]), ("global", globals_)):
+            pred = np.concatenate(preds)
+            metrics = classification_metrics(y, pred)
+            metrics["ci"] = (
+                bootstrap_ci(y, pred, groups=g, n_boot=n_boot, seed=0) if n_boot else None
+            )
+            out[name] = metrics
+        times = [v["adapt_seconds"] for v in per_record[k].values()]
+        out["seconds_per_record"] = float(np.mean(times)) if times else 0.0
+        if keep_predictions:
+            out["y"], out["adapted_pred"] = y, np.concatenate(adapted_[k])
+            out["global_pred"] = np.concatenate(globals_)
+        results[k] = out
+    return results
 
 
 VOTE_WEIGHTS = (0.5, 0.7, 0.9, 1.0)
@@ -199,11 +275,12 @@ ACTIVE_ROUND = 5
 """Beats an analyst labels per round of the simulated active review."""
 
 
-def _active_review(loaded, x, fs, peaks, labels, first, budget: int, options: dict):
+def _active_review(loaded, x, fs, peaks, labels, first, counts: tuple[int, ...], options: dict):
     """Simulated active review of the first minutes: rounds of :data:`ACTIVE_ROUND` beats
     the current model doubts most (one per family first), labelled with their reference
-    classes, the shipped model adapted again on all labels so far. Returns the last
-    adapted model."""
+    classes, the shipped model adapted again on all labels so far. A round ends early at
+    each of ``counts``. Returns {count: (the model adapted on that many labels, seconds
+    of the loop so far, labels given)}."""
     from .adaptation import adapt
     from .beats import rr_features
     from .inference import predict_proba
@@ -211,18 +288,23 @@ def _active_review(loaded, x, fs, peaks, labels, first, budget: int, options: di
     from .review import least_sure
     from .unsupervised import beat_families
 
+    t0 = time.perf_counter()
     idx = np.flatnonzero(first)
     _, beats, feats = recording_inputs(x, fs, peaks, 0, loaded.feature_set)
     families, _ = beat_families(beats[idx], rr_features(peaks[idx], fs), 20)
+    stops = sorted({min(k, len(idx)) for k in counts})
     chosen: list[int] = []
-    model = loaded
-    while len(chosen) < min(budget, len(idx)):
+    model, out = loaded, {}
+    while len(chosen) < stops[-1]:
         proba = predict_proba(model.model, beats[idx], None if feats is None else feats[idx])
-        step = min(ACTIVE_ROUND, budget - len(chosen), len(idx) - len(chosen))
+        next_stop = min(s for s in stops if s > len(chosen))
+        step = min(ACTIVE_ROUND, next_stop - len(chosen))
         chosen += least_sure(proba, families, step, exclude=chosen).tolist()
         given = list(zip(peaks[idx[chosen]], labels[idx[chosen]], strict=True))
         model = adapt(loaded, x, fs, given, r_peaks=peaks, **options)
-    return model
+        if len(chosen) in stops:
+            out[len(chosen)] = (model, time.perf_counter() - t0, len(chosen))
+    return {k: out[min(k, len(idx))] for k in counts}
 
 
 def _lead0(x: np.ndarray) -> np.ndarray:

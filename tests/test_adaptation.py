@@ -213,6 +213,16 @@ def test_patient_specific_protocols_from_the_command_line(
     assert set(got["classes"]) == set("NSVFQ") and got["n_beats"] > 0
 
 
+def test_active_selection_without_a_budget_is_one_clear_error(
+    capsys, tmp_path, synthetic_mitdb, model_file
+):
+    data = ("--mitdb-dir", synthetic_mitdb, "--cache-dir", tmp_path / "cache")
+    argv = ("evaluate", "--weights", model_file, "--protocol", "patient-specific")
+    rc, stdout, err = run_main(capsys, *argv, "--selection", "active", *data)
+    assert rc != 0 and stdout == ""
+    assert "--labelled-beats" in err and len(err.strip().splitlines()) == 1
+
+
 def test_few_labels_families_come_from_the_first_minutes_only(synthetic_record):
     from ecg_utils.patient_specific import _reviewed_families
 

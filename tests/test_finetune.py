@@ -95,3 +95,33 @@ def test_few_labels_protocols_score_only_after_the_labelled_minutes(
     row = out["per_record"]["100"]
     assert row["labelled"] > 6 and row["scored"] > 0  # the first 12 s are never scored
     assert out["adapted"]["n_beats"] == row["scored"]
+
+
+def test_the_few_labels_curve_is_each_point_of_the_protocol(tree_weights, synthetic_mitdb):
+    from ecg_utils.patient_specific import evaluate_patient_specific, few_labels_curve
+
+    path, _, _ = tree_weights
+    common = {"records": ("100",), "minutes": 0.2, "n_boot": 0}
+    for selection in ("medoids", "active"):
+        curve = few_labels_curve(path, synthetic_mitdb, (3, 7), selection=selection, **common)
+        assert list(curve) == [3, 7]
+        assert [c["per_record"]["100"]["given"] for c in curve.values()] == [3, 7]
+        # one point of the curve is the protocol run at that count alone
+        alone = evaluate_patient_specific(
+            path, synthetic_mitdb, labelled_beats=7, selection=selection, **common
+        )
+        assert alone["adapted"]["classes"] == curve[7]["adapted"]["classes"]
+        assert curve[3]["global"] == curve[7]["global"]  # one unadapted model
+
+
+def test_the_fine_tuning_setting_is_the_fastest_of_the_near_best():
+    from ecg_utils.relative_patient import TIME_TOLERANCE, choose_setting
+
+    rows = {
+        "slow": {"score": 0.860, "seconds_per_record": 19.0},
+        "fast": {"score": 0.860 - TIME_TOLERANCE / 2, "seconds_per_record": 3.0},
+        "fastest": {"score": 0.860 - 2 * TIME_TOLERANCE, "seconds_per_record": 1.0},
+    }
+    assert choose_setting(rows) == "fast"
+    rows["fast"]["score"] = 0.86 - 2 * TIME_TOLERANCE
+    assert choose_setting(rows) == "slow"

@@ -166,5 +166,4 @@ def test_the_relative_weights_are_the_recipe_and_settings_chosen_on_validation()
         assert meta["replay"] == row["replay"]
     patient = RESULTS / "relative_patient.json"
     if patient.exists():
-        chosen = json.loads(patient.read_text())["chosen_budget"]
-        assert meta["fine_tune"] == {"n_estimators": chosen}
+        assert meta["fine_tune"] == json.loads(patient.read_text())["fine_tune"]

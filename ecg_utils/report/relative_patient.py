@@ -20,42 +20,52 @@ def _row(name: str, m: dict, extra: str = "") -> str:
     return f"| {name} | {fmt_pct(m['accuracy'])} | {se_ppv(c['S'])} | {se_ppv(c['V'])} |{extra}"
 
 
+SELECTIONS = {"medoids": "families' medoids", "active": "active review (rounds of 5)"}
+
+
+def _few_row(prefix: str, key: str, m: dict) -> str:
+    """A few-labels row: ``key`` is ``"<selection>_<count>"``."""
+    selection, count = key.rsplit("_", 1)
+    name = f"{prefix}{count} labels, {SELECTIONS[selection]}"
+    return _row(name, m["adapted"], f" {m['seconds_per_record']:.1f} |")
+
+
+def _curve(few: dict) -> str:
+    """S and V Se / +P against the number of labels, one column per selection."""
+    counts = sorted({int(k.rsplit("_", 1)[1]) for k in few})
+    rows = []
+    for k in counts:
+        cells = []
+        for selection in SELECTIONS:
+            m = few.get(f"{selection}_{k}")
+            c = m["adapted"]["classes"] if m else None
+            cells += [se_ppv(c["S"]), se_ppv(c["V"])] if c else ["—", "—"]
+        rows.append(f"| {k} | " + " | ".join(cells) + " |")
+    columns = ["labels", "medoids: S", "medoids: V", "active: S", "active: V"]
+    return table(columns, rows)
+
+
 def section_relative_patient(results: dict) -> str:
     """Markdown for the relative recipe's patient-adaptive mode, or "" before it ran."""
     r = results.get("relative_patient")
     if not r:
         return ""
-    chosen = str(r["chosen_budget"])
+    chosen = r["chosen"]
     ds2 = r["ds2"]
     columns = ["model", "accuracy (%)", "S Se / +P (%)", "V Se / +P (%)"]
-    budget_rows = [
+    setting_rows = [
         _row(
-            f"{'**' + b + '** (chosen)' if b == chosen else b} trees a class",
+            f"**{name}** (chosen)" if name == chosen else name,
             m["adapted"],
             f" {m['score']:.3f} | {m['seconds_per_record']:.1f} |",
         )
-        for b, m in r["ds1_folds"].items()
+        for name, m in r["ds1_folds"].items()
     ]
     ds1_global = r["ds1_folds"][chosen]["global"]
     few = r["few_labels"]
-    few_rows = [
-        _row(
-            f"{k.split('_')[1]} labels, "
-            + ("families' medoids" if k.startswith("medoids") else "active review (rounds of 5)"),
-            m["adapted"],
-            f" {m['seconds_per_record']:.1f} |",
-        )
-        for k, m in few.items()
-    ]
-    ds1_few_rows = [
-        _row(
-            f"DS1 folds, {k.split('_')[1]} labels, "
-            + ("families' medoids" if k.startswith("medoids") else "active review"),
-            m["adapted"],
-            f" {m['seconds_per_record']:.1f} |",
-        )
-        for k, m in (r.get("ds1_few_labels") or {}).items()
-    ]
+    few_rows = [_few_row("", k, m) for k, m in few.items() if k.endswith("_20")]
+    ds1_few = r.get("ds1_few_labels") or {}
+    ds1_few_rows = [_few_row("DS1 folds, ", k, m) for k, m in ds1_few.items()]
     per = ds2["per_record"]
     changed = [
         f"| {rec} | {v['scored']} | {v['errors_global']} | {v['errors_adapted']} | "
@@ -67,6 +77,7 @@ def section_relative_patient(results: dict) -> str:
     worse = [rec for rec, v in per.items() if v["errors_adapted"] > v["errors_global"]]
     twenty = [m for k, m in few.items() if k.endswith("_20")]
     best20 = max(twenty, key=lambda m: m["adapted"]["classes"]["S"]["f1"]) if twenty else None
+    params = ", ".join(f"{k}={v}" for k, v in r["fine_tune"].items())
     return "\n".join(
         [
             "## Patient-adaptive mode: fine-tuning the relative recipe with replay",
@@ -81,14 +92,16 @@ def section_relative_patient(results: dict) -> str:
             f"{ds2['minutes']:g} minutes of each record labelled, the rest scored; annotated "
             "beats, one lead pair as `predict` reads them.",
             "",
-            f"**Step budget** chosen on DS1 record folds ({r['choice_rule']}):",
+            f"**Fine-tuning setting** chosen on DS1 record folds ({r['choice_rule']}); "
+            "seconds are the mean time to adapt to one record on this 2-core CPU:",
             "",
             table(
                 columns + ["score", "s / record"],
-                [_row("fold models, no adaptation", ds1_global, " — | — |"), *budget_rows],
+                [_row("fold models, no adaptation", ds1_global, " — | — |"), *setting_rows],
             ),
             "",
-            f"DS1 folds goal S ≥ 75 / 75: met for "
+            f"Shipped in both models' metadata, `adapt`'s default: {params}. DS1 folds goal "
+            f"S ≥ 75 / 75: met for "
             f"{goals_met(r['ds1_folds'][chosen]['adapted']['classes'], DS1_GOALS)}.",
             "",
             f"**DS2** (`{r['weights']}` adapted to each record, {len(ds2['records'])} records, "
@@ -108,8 +121,10 @@ def section_relative_patient(results: dict) -> str:
             f"{fmt_pct(ds2['adapted']['accuracy'])} %).",
             "",
             "**Few labels** (EC57: only the first 5 minutes are grouped and labelled; the "
-            "reference class of each picked beat stands in for the analyst). DS1 folds (each "
-            "record adapted by its fold's model) first, then DS2 (the benchmark):",
+            "reference class of each picked beat stands in for the analyst; the beats after "
+            "them are scored). With 20 labels, DS1 folds (each record adapted by its fold's "
+            "model) and DS2 (the benchmark); seconds cover picking the beats and every "
+            "fine-tuning (active review: one per round of 5):",
             "",
             table(columns + ["s / record"], [*ds1_few_rows, *few_rows]),
             "",
@@ -120,6 +135,10 @@ def section_relative_patient(results: dict) -> str:
                 if best20
                 else ""
             ),
+            "",
+            "The curves on DS2 (S and V Se / +P in %, by the number of labels per record):",
+            "",
+            _curve(few),
             "",
             "Records whose errors changed (DS2, 5-minute protocol):",
             "",
