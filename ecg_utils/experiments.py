@@ -338,3 +338,29 @@ RELATIVE_CANDIDATES: dict[str, dict] = {
 """Beat models on patient-relative features (:mod:`ecg_utils.relative`), judged on DS1
 record folds and svdb-dev (:mod:`ecg_utils.relative_study`). Each is two models of one
 recipe: with the second lead and without it (:class:`~ecg_utils.trees.ByLeads`)."""
+
+RELATIVE_NETWORKS: dict[str, dict] = {
+    "relative_cnn": {
+        "title": "1-D CNN on each lead's own and relative beat, with the RR and scalar columns",
+        "kind": "cnn",
+        "params": {},
+    },
+}
+"""Networks on the patient-relative features (:mod:`ecg_utils.relative_network`), judged
+after the relative choice by the same rule (:mod:`ecg_utils.relative_fusion`)."""
+FUSIONS: dict[str, dict] = {
+    "fusion_linear": {
+        "title": "Stack: the chosen trees + logistic regression",
+        "members": ["relative_linear"],
+    },
+    "fusion_cnn": {
+        "title": "Stack: the chosen trees + the relative CNN",
+        "members": ["relative_cnn"],
+    },
+    "fusion_linear_cnn": {
+        "title": "Stack: the chosen trees + logistic regression + the relative CNN",
+        "members": ["relative_linear", "relative_cnn"],
+    },
+}
+"""Fusions of the chosen relative recipe with other members, stacked on out-of-fold
+probabilities (a class-weighted logistic regression on the members' log-probabilities)."""

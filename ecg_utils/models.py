@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .relative_network import RelativeBeatCNN
 from .trees import BoostedTrees, ByLeads, LinearBeatModel, PatientTrees
 
 
@@ -329,6 +330,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "trees": BoostedTrees,
     "linear": LinearBeatModel,
     "by_leads": ByLeads,
+    "relative_cnn": RelativeBeatCNN,
     "patient_trees": PatientTrees,
 }
 """Architecture name -> class, as recorded in weight metadata."""

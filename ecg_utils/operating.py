@@ -158,7 +158,9 @@ def with_operating_point(loaded: LoadedModel, point: str) -> LoadedModel:
     return LoadedModel(model=model, meta=meta)
 
 
-def plot_operating_curves(curves: dict[str, dict], path, title: str = ""):
+def plot_operating_curves(
+    curves: dict[str, dict], path, title: str = "", floors: dict[str, float] | None = None
+):
     """Sensitivity against +P of S and V as each class's offset sweeps its grid.
 
     Parameters
@@ -169,9 +171,13 @@ def plot_operating_curves(curves: dict[str, dict], path, title: str = ""):
     path : path
         PNG to write (atomically).
     title : str
+    floors : dict, optional
+        Class -> the +P floor of the weights' ``high`` point, drawn as a dotted line
+        (default :data:`HIGH_SENSITIVITY_PPV`, the networks').
     """
     from .evaluation import _new_figure, _save_figure
 
+    floors = HIGH_SENSITIVITY_PPV if floors is None else floors
     fig, axes = _new_figure((10, 4.2), 2)
     for ax, cls in zip(axes, ("S", "V"), strict=True):
         for label, by_class in curves.items():
@@ -182,7 +188,7 @@ def plot_operating_curves(curves: dict[str, dict], path, title: str = ""):
                 marker=".",
                 label=label,
             )
-        floor = 100 * HIGH_SENSITIVITY_PPV[cls]
+        floor = 100 * floors[cls]
         ax.axvline(floor, color="grey", linestyle=":", label=f"+P floor of 'high' ({floor:.0f} %)")
         ax.set(
             xlabel=f"{cls} +P (%)", ylabel=f"{cls} sensitivity (%)", xlim=(0, 100), ylim=(0, 100)

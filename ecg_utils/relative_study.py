@@ -95,11 +95,14 @@ def fit_candidate(spec: dict, x: np.ndarray, y: np.ndarray):
     """Fit one candidate recipe; returns ``(model, architecture, model_args)``.
 
     ``spec``: ``kind`` (``"trees"``, ``"trees_ovr"``: one-vs-rest boosters with the
-    ``monotonic`` constraints, ``{"S": {column: -1, ...}}``; or ``"linear"``) and
-    ``params`` (scikit-learn keyword arguments); ``own``: also read each lead's own
+    ``monotonic`` constraints, ``{"S": {column: -1, ...}}``; ``"linear"``; or ``"cnn"``:
+    :class:`~ecg_utils.relative_network.RelativeBeatCNN`) and ``params`` (scikit-learn
+    keyword arguments, or :data:`~ecg_utils.relative_network.CNN_DEFAULTS` overrides);
+    ``own``: also read each lead's own
     scaled beat, not only its difference from the dominant beat. Every candidate is a
     :class:`~ecg_utils.trees.ByLeads` pair: one model reads both leads, one the first.
     """
+    from .relative_network import fit_relative_cnn
     from .trees import ByLeads, fit_boosted_trees, fit_boosted_trees_ovr, fit_linear
 
     names = np.array(column_names(RELATIVE_LEADS))
@@ -117,9 +120,11 @@ def fit_candidate(spec: dict, x: np.ndarray, y: np.ndarray):
             return fit_boosted_trees_ovr(data, y, params, cst)
         if spec["kind"] == "linear":
             return fit_linear(data, y, params)
+        if spec["kind"] == "cnn":
+            return fit_relative_cnn(data, y, list(names[columns]), params)
         raise EcgError(f"unknown candidate kind {spec['kind']!r}")
 
-    arch = "linear" if spec["kind"] == "linear" else "trees"
+    arch = {"linear": "linear", "cnn": "relative_cnn"}.get(spec["kind"], "trees")
     read = np.array([spec.get("own", False) or "_own_" not in n for n in names])
     full_model, full_args = fit(read)
     first_model, first_args = fit(read & first)
@@ -478,7 +483,9 @@ def relative_step(
     if done.get("key") != key:
         done = {}
     shipped = [Path(out_dir) / t for t in (BENCHMARK_TARGET, PRODUCT_TARGET)]
-    if "default_path" in done and all(p.exists() for p in shipped):
+    figure = Path(out_dir) / "figures" / "relative_operating.png"
+    finished = all(k in done for k in ("default_path", "fusion", "svdb_training"))
+    if finished and all(p.exists() for p in shipped) and figure.exists():
         return done
     if not done:  # judge the candidates (a result already judged is only shipped)
         t0 = time.perf_counter()
@@ -489,20 +496,38 @@ def relative_step(
     runs = Path(out_dir) / "runs"
     if "shipped" not in done or not all(p.exists() for p in shipped):
         done["shipped"] = ship_relative(done, mitdb_dir, svdb_dir, cache_dir, out_dir, n_boot, runs)
-        done.pop("adaptation", None)
+        for later in ("adaptation", "paced", "default_path", "fusion", "svdb_training"):
+            done.pop(later, None)
         write_json(out, done)
     from .relative_adaptation import default_path_check, paced_rule_check, pseudo_label_ablation
+    from .relative_fusion import fusion_check, plot_benchmark_curves
+    from .relative_svdb import svdb_training_check
 
     if "adaptation" not in done:
         done["adaptation"] = pseudo_label_ablation(
             done, mitdb_dir, svdb_dir, cache_dir, Path(out_dir), n_boot
         )
+        done.pop("paced", None)
         write_json(out, done)
     if "paced" not in done:
         done["paced"] = paced_rule_check(
             mitdb_dir, svdb_dir, cache_dir, Path(out_dir), done["adaptation"]["kept"]
         )
+        done.pop("default_path", None)
         write_json(out, done)
-    done["default_path"] = default_path_check(mitdb_dir, svdb_dir, Path(out_dir), cache_dir, n_boot)
-    write_json(out, done)
+    if "default_path" not in done:
+        done["default_path"] = default_path_check(
+            mitdb_dir, svdb_dir, Path(out_dir), cache_dir, n_boot
+        )
+        write_json(out, done)
+    if "fusion" not in done:
+        done["fusion"] = fusion_check(done, mitdb_dir, svdb_dir, cache_dir, Path(out_dir), n_boot)
+        write_json(out, done)
+    if "svdb_training" not in done:
+        done["svdb_training"] = svdb_training_check(
+            done, mitdb_dir, svdb_dir, cache_dir, Path(out_dir)
+        )
+        write_json(out, done)
+    title = f"{done['shipped']['benchmark']['weights']}: S and V sensitivity against +P"
+    plot_benchmark_curves(done["fusion"], figure, title)
     return done

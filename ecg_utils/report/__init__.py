@@ -41,6 +41,7 @@ from .patient_specific import section_patient_specific
 from .protocols import section_inter_patient_protocol, section_kaggle_protocol
 from .readme import README_END, README_START, readme_summary, update_readme
 from .relative import section_relative
+from .relative_fusion import section_relative_fusion
 from .relative_patient import section_relative_patient
 from .reproducibility import section_environment, study_training_time
 from .resampling import section_resampling
@@ -82,6 +83,7 @@ def render_report(results: dict, figures_dir: str | Path | None = None) -> str:
         section_dataset(results),
         section_targets(results),
         section_relative(results),
+        section_relative_fusion(results),
         section_relative_patient(results),
         section_new_patients(results),
         section_patient_specific(results),
