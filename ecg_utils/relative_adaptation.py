@@ -3,7 +3,8 @@ runs by default, measured as it runs.
 
 - ``pseudo_labels`` (:func:`~ecg_utils.unsupervised.pseudo_label_vote`) is judged by the
   relative choice rule on the benchmark recipe's DS1-fold out-of-fold probabilities and
-  on svdb-dev (:func:`pseudo_label_ablation`);
+  on svdb-dev (:func:`pseudo_label_ablation`), beside the ``clusters`` smoothing of the
+  network models (:func:`~ecg_utils.unsupervised.cluster_consistent`) as the baseline;
 - ``paced_only`` (:func:`~ecg_utils.unsupervised.paced_only`): its share is chosen on
   the product's 48-record out-of-fold predictions and svdb-dev (:func:`paced_rule_check`);
 - :func:`default_path_check` then scores both shipped models through ``evaluate``'s own
@@ -39,6 +40,31 @@ PSEUDO_GRID = (
 """Settings of the ``pseudo_labels`` adaptation compared (over its defaults)."""
 KEEP_GAIN = 0.005
 """Gain in the choice rule's score an adaptation needs to be kept."""
+BASELINES = ("clusters",)
+"""Adaptations measured beside ``pseudo_labels`` as baselines (not eligible to be kept:
+the shipped choice is among ``pseudo_labels`` settings)."""
+
+
+def ablation_grid() -> list:
+    """What the ablation compares (a change reruns it)."""
+    return [list(BASELINES), list(PSEUDO_GRID), KEEP_GAIN]
+
+
+def recording_beats(folder: Path, records: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The 120 Hz beats ``(n, 187)`` and RR intervals ``(n, 4)`` in seconds of the rows of
+    :func:`~ecg_utils.relative_study.feature_set` (every annotated beat but each record's
+    last), first lead: what the ``clusters`` adaptation reads."""
+    from .beats import rr_features
+    from .predict import recording_inputs
+    from .relative import read_annotated_recording
+
+    xs, rrs = [], []
+    for name in records:
+        sig, fs, peaks, _ = read_annotated_recording(Path(folder) / name)
+        _, beats, _ = recording_inputs(sig[:, 0], fs, peaks, 0, None)
+        xs.append(beats[:-1])
+        rrs.append(rr_features(peaks, fs)[:-1])
+    return np.concatenate(xs), np.concatenate(rrs)
 
 
 def _per_recording(proba: np.ndarray, records: np.ndarray, adapt) -> np.ndarray:
@@ -50,12 +76,25 @@ def _per_recording(proba: np.ndarray, records: np.ndarray, adapt) -> np.ndarray:
     return out
 
 
-def _adapted(proba: np.ndarray, x: np.ndarray, records: np.ndarray, options: dict | None):
-    """``pseudo_labels`` applied to each recording on its own (None: no adaptation)."""
-    from .unsupervised import pseudo_label_vote
+def _method(options: dict | str | None) -> str:
+    """The adaptation a row of the ablation names: none, a baseline, or pseudo_labels."""
+    if options is None:
+        return "none"
+    return options if isinstance(options, str) else "pseudo_labels"
+
+
+def _adapted(proba: np.ndarray, x, records: np.ndarray, options: dict | str | None):
+    """``pseudo_labels`` with ``options`` applied to each recording on its own (None: no
+    adaptation; ``"clusters"``: that baseline, ``x`` then the recordings' (beats, RR))."""
+    from .unsupervised import cluster_consistent, pseudo_label_vote
 
     if options is None:
         return proba
+    if options == "clusters":
+        beats, rr = x
+        return _per_recording(
+            proba, records, lambda m: cluster_consistent(proba[m], beats[m], rr[m])
+        )
     return _per_recording(proba, records, lambda m: pseudo_label_vote(proba[m], x[m], **options))
 
 
@@ -66,7 +105,8 @@ def pseudo_label_ablation(
     judged by the choice rule: on the benchmark recipe's DS1-fold out-of-fold
     probabilities and on svdb-dev (the DS1 model's); kept when it gains
     :data:`KEEP_GAIN`, and then written into both shipped weights' metadata (``predict``
-    applies it). DS2 and the product's out-of-fold rows are computed after the choice."""
+    applies it). The :data:`BASELINES` are measured beside it, not kept. DS2 and the
+    product's out-of-fold rows are computed after the choice."""
     from .checkpoint import load_model, read_metadata, write_metadata
 
     records = (Path(mitdb_dir) / "RECORDS").read_text().split()
@@ -81,33 +121,47 @@ def pseudo_label_ablation(
     ds2_raw = predict_candidate(bench, mit["x"][np.isin(mit["record"], DS2)])
     ds1 = np.isin(mit["record"], DS1)
     ds2 = np.isin(mit["record"], DS2)
+    mit_beats = recording_beats(mitdb_dir, records)
+    svdb_beats = recording_beats(svdb_dir, (Path(svdb_dir) / "RECORDS").read_text().split())
+
+    def inputs(options, database: str, mask=None):
+        """What an adaptation reads: the relative features, or (beats, RR) for clusters."""
+        if options == "clusters":
+            beats, rr = mit_beats if database == "mit" else svdb_beats
+            return (beats, rr) if mask is None else (beats[mask], rr[mask])
+        x = mit["x"] if database == "mit" else svdb["x"]
+        return x if mask is None else x[mask]
+
     rows = []
-    for options in (None, *PSEUDO_GRID):
+    for options in (None, *BASELINES, *PSEUDO_GRID):
         t0 = time.perf_counter()
-        a = _adapted(ds1_oof[ds1], mit["x"][ds1], mit["record"][ds1], options)
-        b = _adapted(sv, svdb["x"], svdb["record"], options)
+        a = _adapted(ds1_oof[ds1], inputs(options, "mit", ds1), mit["record"][ds1], options)
+        b = _adapted(sv, inputs(options, "svdb"), svdb["record"], options)
         seconds = time.perf_counter() - t0
         cv = summary(mit["y"][ds1], a, mit["record"][ds1], 0)
         val = summary(svdb["y"], b, svdb["record"], 0)
         n_records = len(set(mit["record"][ds1])) + len(set(svdb["record"]))
         rows.append(
             {
-                "options": options,
+                "method": _method(options),
+                "options": None if isinstance(options, str) else options,
                 "ds1_folds": cv,
                 "svdb_dev": val,
                 "score": (cv["score"] + val["score"]) / 2,
                 "seconds_per_record": seconds / n_records,
             }
         )
-    best = max(rows[1:], key=lambda r: r["score"])
+    eligible = [r for r in rows if r["method"] == "pseudo_labels"]
+    best = max(eligible, key=lambda r: r["score"])
     kept = best if best["score"] >= rows[0]["score"] + KEEP_GAIN else rows[0]
     # chosen; DS2 and the product's out-of-fold figures from here on
     for row in rows:
-        p = _adapted(ds2_raw, mit["x"][ds2], mit["record"][ds2], row["options"])
+        options = "clusters" if row["method"] == "clusters" else row["options"]
+        p = _adapted(ds2_raw, inputs(options, "mit", ds2), mit["record"][ds2], options)
         row["ds2"] = summary(mit["y"][ds2], p, mit["record"][ds2], n_boot if row is kept else 0)
-        q = _adapted(all_oof, mit["x"], mit["record"], row["options"])
+        q = _adapted(all_oof, inputs(options, "mit"), mit["record"], options)
         row["product_out_of_fold"] = summary(mit["y"], q, mit["record"], 0)
-        s = _adapted(product_sv, svdb["x"], svdb["record"], row["options"])
+        s = _adapted(product_sv, inputs(options, "svdb"), svdb["record"], options)
         row["product_svdb_dev"] = summary(svdb["y"], s, svdb["record"], 0)
     for target in (BENCHMARK_TARGET, PRODUCT_TARGET):
         path = root / target
@@ -116,7 +170,7 @@ def pseudo_label_ablation(
         if kept["options"] is not None:
             meta |= {"adaptation": ["pseudo_labels"], "pseudo_labels": kept["options"]}
         write_metadata(path, meta)
-    return {"rows": rows, "kept": kept["options"], "keep_gain": KEEP_GAIN}
+    return {"rows": rows, "kept": kept["options"], "keep_gain": KEEP_GAIN, "grid": ablation_grid()}
 
 
 PACED_SHARES = (0.3, 0.5, 0.7)

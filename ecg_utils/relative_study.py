@@ -484,7 +484,10 @@ def relative_step(
         done = {}
     shipped = [Path(out_dir) / t for t in (BENCHMARK_TARGET, PRODUCT_TARGET)]
     figure = Path(out_dir) / "figures" / "relative_operating.png"
+    from .relative_adaptation import ablation_grid
+
     finished = all(k in done for k in ("default_path", "fusion", "svdb_training"))
+    finished = finished and (done.get("adaptation") or {}).get("grid") == ablation_grid()
     if finished and all(p.exists() for p in shipped) and figure.exists():
         return done
     if not done:  # judge the candidates (a result already judged is only shipped)
@@ -499,11 +502,16 @@ def relative_step(
         for later in ("adaptation", "paced", "default_path", "fusion", "svdb_training"):
             done.pop(later, None)
         write_json(out, done)
-    from .relative_adaptation import default_path_check, paced_rule_check, pseudo_label_ablation
+    from .relative_adaptation import (
+        ablation_grid,
+        default_path_check,
+        paced_rule_check,
+        pseudo_label_ablation,
+    )
     from .relative_fusion import fusion_check, plot_benchmark_curves
     from .relative_svdb import svdb_training_check
 
-    if "adaptation" not in done:
+    if (done.get("adaptation") or {}).get("grid") != ablation_grid():
         done["adaptation"] = pseudo_label_ablation(
             done, mitdb_dir, svdb_dir, cache_dir, Path(out_dir), n_boot
         )

@@ -108,3 +108,18 @@ def test_the_svdb_training_check_holds_records_out_of_both_databases(judged_stud
     rows = out["rows"]
     assert out["gain"] == pytest.approx(rows["with"]["score"] - rows["without"]["score"])
     assert out["trains_on_svdb"] == (out["gain"] >= out["keep_gain"])
+
+
+def test_the_clusters_baseline_reads_beats_that_line_up_with_the_features(synthetic_mitdb):
+    from ecg_utils.relative_adaptation import _adapted, recording_beats
+
+    records = ["101", "106"]
+    data = feature_set(synthetic_mitdb, records, None)
+    beats, rr = recording_beats(synthetic_mitdb, records)
+    assert beats.shape == (len(data["y"]), 187) and rr.shape == (len(data["y"]), 4)
+    proba = np.full((len(data["y"]), 5), 0.2)
+    proba[::7] = [0.1, 0.6, 0.1, 0.1, 0.1]
+    out = _adapted(proba, (beats, rr), data["record"], "clusters")
+    assert out.shape == proba.shape and not np.allclose(out, proba)
+    np.testing.assert_allclose(out.sum(1), 1, atol=1e-5)
+    assert _adapted(proba, data["x"], data["record"], None) is proba
