@@ -25,6 +25,7 @@ from .relative_study import (
     BENCHMARK_TARGET,
     PRODUCT_TARGET,
     feature_set,
+    oof_path,
     predict_candidate,
     summary,
 )
@@ -112,8 +113,7 @@ def pseudo_label_ablation(
     records = (Path(mitdb_dir) / "RECORDS").read_text().split()
     mit = feature_set(mitdb_dir, records, cache_dir)
     svdb = feature_set(svdb_dir, (Path(svdb_dir) / "RECORDS").read_text().split(), cache_dir)
-    oof_file = root / "runs" / "relative_oof.npz"
-    with np.load(oof_file, allow_pickle=False) as z:
+    with np.load(oof_path(root / "runs"), allow_pickle=False) as z:
         ds1_oof, all_oof = z["ds1_oof"], z["all_oof"]
     bench = load_model(root / BENCHMARK_TARGET).model
     sv = predict_candidate(bench, svdb["x"])
@@ -191,7 +191,7 @@ def paced_rule_check(
     records = (Path(mitdb_dir) / "RECORDS").read_text().split()
     mit = feature_set(mitdb_dir, records, cache_dir)
     svdb = feature_set(svdb_dir, (Path(svdb_dir) / "RECORDS").read_text().split(), cache_dir)
-    with np.load(root / "runs" / "relative_oof.npz", allow_pickle=False) as z:
+    with np.load(oof_path(root / "runs"), allow_pickle=False) as z:
         oof = _adapted(z["all_oof"], mit["x"], mit["record"], kept)
     sv = predict_candidate(load_model(root / PRODUCT_TARGET).model, svdb["x"])
     sv = _adapted(sv, svdb["x"], svdb["record"], kept)

@@ -29,7 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from .beats import CLASS_NAMES
-from .relative_study import BENCHMARK_TARGET, feature_set, fit_candidate, predict_candidate, summary
+from .relative_study import (
+    BENCHMARK_TARGET,
+    feature_set,
+    fit_candidate,
+    oof_path,
+    predict_candidate,
+    summary,
+)
 from .splits import DS1, DS2
 
 STACK_PARAMS = {"C": 1.0}
@@ -96,7 +103,7 @@ def fusion_check(
     ds2 = np.isin(mit["record"], DS2)
     folds = result["folds"]
     chosen = result["chosen"]
-    with np.load(Path(root) / "runs" / "relative_oof.npz", allow_pickle=False) as z:
+    with np.load(oof_path(Path(root) / "runs"), allow_pickle=False) as z:
         chosen_oof = z["ds1_oof"]
     bench = load_model(Path(root) / BENCHMARK_TARGET).model
     members = {

@@ -290,32 +290,13 @@ def ship_relative(
     ds2 = np.isin(mit["record"], DS2)
     cv = result["candidates"][name]
     shipped = {}
-    # the benchmark's high point comes from its DS1 folds' out-of-fold probabilities
-    oof = np.zeros((len(mit["y"]), len(CLASS_NAMES)))
-    for fold in result["folds"]:
-        held = np.isin(mit["record"], fold)
-        model, _, _ = fit_candidate(spec, mit["x"][ds1 & ~held], mit["y"][ds1 & ~held])
-        oof[held] = predict_candidate(model, mit["x"][held])
-    bench_high = high_offsets(oof[ds1], mit["y"][ds1])
-    all_idx = np.arange(len(mit["y"]))
-    product_folds = [
-        sorted(set(mit["record"][f].tolist()))
-        for f in record_folds(mit["y"], mit["record"], all_idx, PRODUCT_FOLDS, SPLIT_SEED)
-    ]
-    t0 = time.perf_counter()
-    oof_all = np.zeros_like(oof)
-    for fold in product_folds:
-        held = np.isin(mit["record"], fold)
-        model, _, _ = fit_candidate(spec, mit["x"][~held], mit["y"][~held])
-        oof_all[held] = predict_candidate(model, mit["x"][held])
-    product_cv_seconds = time.perf_counter() - t0
+    folds = out_of_fold(result, mit)
+    oof_all, product_folds = folds["all_oof"], folds["product_folds"]
+    # the high points come from the weights' own record folds' out-of-fold probabilities
+    bench_high = high_offsets(folds["ds1_oof"][ds1], mit["y"][ds1])
     product_high = high_offsets(oof_all, mit["y"])
     if runs_dir is not None:
-        from ._io import atomic_open
-
-        Path(runs_dir).mkdir(parents=True, exist_ok=True)
-        with atomic_open(Path(runs_dir) / "relative_oof.npz", "wb") as f:
-            np.savez(f, ds1_oof=oof, all_oof=oof_all, record=mit["record"], y=mit["y"])
+        save_out_of_fold(runs_dir, folds, mit)
     for role, mask, target, high, protocol in (
         ("benchmark", ds1, BENCHMARK_TARGET, bench_high, "inter-patient"),
         ("product", np.ones(len(ds1), bool), PRODUCT_TARGET, product_high, "all-records"),
@@ -362,9 +343,85 @@ def ship_relative(
             row["ds1_folds"] = cv["ds1_folds"]
         else:
             row["folds"] = product_folds
-            row["cv_seconds"] = product_cv_seconds
+            row["cv_seconds"] = folds["product_cv_seconds"]
         shipped[role] = row
     return shipped
+
+
+def out_of_fold(result: dict, mit: dict) -> dict:
+    """Out-of-fold probabilities of the chosen recipe on relative features ``mit``
+    (:func:`feature_set` of the 48 records).
+
+    Returns
+    -------
+    dict
+        ``ds1_oof`` (n_beats, 5): DS1 rows, each from the model of the DS1 fold that held
+        its record out (other rows zero); ``all_oof`` (n_beats, 5): every row, from the
+        product's record folds over all 48 records; ``product_folds`` (lists of record
+        names); ``product_cv_seconds``: the time of the product's folds.
+    """
+    from .experiments import RELATIVE_CANDIDATES
+
+    spec = RELATIVE_CANDIDATES[result["chosen"]]
+    ds1 = np.isin(mit["record"], DS1)
+    oof = np.zeros((len(mit["y"]), len(CLASS_NAMES)))
+    for fold in result["folds"]:
+        held = np.isin(mit["record"], fold)
+        model, _, _ = fit_candidate(spec, mit["x"][ds1 & ~held], mit["y"][ds1 & ~held])
+        oof[held] = predict_candidate(model, mit["x"][held])
+    all_idx = np.arange(len(mit["y"]))
+    product_folds = [
+        sorted(set(mit["record"][f].tolist()))
+        for f in record_folds(mit["y"], mit["record"], all_idx, PRODUCT_FOLDS, SPLIT_SEED)
+    ]
+    t0 = time.perf_counter()
+    oof_all = np.zeros_like(oof)
+    for fold in product_folds:
+        held = np.isin(mit["record"], fold)
+        model, _, _ = fit_candidate(spec, mit["x"][~held], mit["y"][~held])
+        oof_all[held] = predict_candidate(model, mit["x"][held])
+    return {
+        "ds1_oof": oof,
+        "all_oof": oof_all,
+        "product_folds": product_folds,
+        "product_cv_seconds": time.perf_counter() - t0,
+    }
+
+
+def oof_path(runs_dir: Path) -> Path:
+    """Where the chosen recipe's out-of-fold probabilities are kept (not shipped): what
+    the adaptation, fusion and svdb-dev training checks read."""
+    return Path(runs_dir) / "relative_oof.npz"
+
+
+def save_out_of_fold(runs_dir: Path, folds: dict, mit: dict) -> Path:
+    """Write :func:`out_of_fold`'s probabilities to :func:`oof_path` (atomically)."""
+    from ._io import atomic_open
+
+    path = oof_path(runs_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as f:
+        np.savez(
+            f,
+            ds1_oof=folds["ds1_oof"],
+            all_oof=folds["all_oof"],
+            record=mit["record"],
+            y=mit["y"],
+        )
+    return path
+
+
+def ensure_out_of_fold(
+    result: dict, mitdb_dir: Path, cache_dir: Path | None, runs_dir: Path
+) -> Path:
+    """:func:`oof_path`, computed again when it is missing (a fresh clone has the shipped
+    weights and results but no ``runs/``): the same folds and seeds as when shipped."""
+    path = oof_path(runs_dir)
+    if not path.exists():
+        records = (Path(mitdb_dir) / "RECORDS").read_text().split()
+        mit = feature_set(mitdb_dir, records, cache_dir)
+        save_out_of_fold(runs_dir, out_of_fold(result, mit), mit)
+    return path
 
 
 def attach_replay(weights: Path, features: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
@@ -502,6 +559,7 @@ def relative_step(
         for later in ("adaptation", "paced", "default_path", "fusion", "svdb_training"):
             done.pop(later, None)
         write_json(out, done)
+    ensure_out_of_fold(done, mitdb_dir, cache_dir, runs)
     from .relative_adaptation import (
         ablation_grid,
         default_path_check,

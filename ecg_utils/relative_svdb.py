@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .beats import CLASS_NAMES
-from .relative_study import feature_set, fit_candidate, predict_candidate, summary
+from .relative_study import feature_set, fit_candidate, oof_path, predict_candidate, summary
 from .splits import SPLIT_SEED, record_folds
 
 SVDB_FOLDS = 4
@@ -46,7 +46,7 @@ def svdb_training_check(
     mit = feature_set(mitdb_dir, (Path(mitdb_dir) / "RECORDS").read_text().split(), cache_dir)
     svdb = feature_set(svdb_dir, (Path(svdb_dir) / "RECORDS").read_text().split(), cache_dir)
     t0 = time.perf_counter()
-    with np.load(Path(root) / "runs" / "relative_oof.npz", allow_pickle=False) as z:
+    with np.load(oof_path(Path(root) / "runs"), allow_pickle=False) as z:
         mit_without = z["all_oof"]
     mit_with = np.zeros_like(mit_without)
     for fold in result["shipped"]["product"]["folds"]:
