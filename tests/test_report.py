@@ -378,3 +378,30 @@ def test_a_second_write_report_leaves_unchanged_files_untouched(results, tmp_pat
     write_report(results, report, readme)
     assert report.read_text() != "stale" and readme.stat().st_mtime_ns == past
     assert tmp_files(tmp_path) == []
+
+
+def test_targets_judge_the_relative_models_predict_runs():
+    """The Targets rows name the relative weights and follow their figures: the DS2 S
+    goal flips to met when the default path's S meets it; the fine-tuning rows follow."""
+    import copy
+
+    from ecg_utils.report.relative import relative_target_rows
+    from ecg_utils.report.relative_patient import patient_target_rows
+
+    results = load_results(ROOT / "results")
+    rows = relative_target_rows(results)
+    s_row = next(r for r in rows if "relative_ds1.pth" in r[0] and ": S Se" in r[0])
+    assert "as `predict` runs it" in s_row[0]
+    better = copy.deepcopy(results)
+    s = better["relative"]["default_path"]["benchmark_ds2"]["classes"]["S"]
+    s.update(sensitivity=0.95, ppv=0.95)
+    flipped = next(r for r in relative_target_rows(better) if r[0] == s_row[0])
+    assert flipped[2] and flipped[1] == "95.0 / 95.0 %"
+    s.update(sensitivity=0.95, ppv=0.5)
+    assert not next(r for r in relative_target_rows(better) if r[0] == s_row[0])[2]
+    patient = patient_target_rows(results)
+    assert any("fine-tuned" in goal for goal, _, _ in patient)
+    slow = copy.deepcopy(results)
+    slow["relative_patient"]["ds2"]["seconds_per_record"] = 4.0
+    assert next(r for r in patient_target_rows(slow) if "≤ 5 s" in r[0])[2]
+    assert relative_target_rows({}) == [] and patient_target_rows({}) == []

@@ -65,6 +65,26 @@ def goals_met(c: dict, goals: dict) -> str:
     return ", ".join(met) if met else "none"
 
 
+def goal_rows(prefix: str, m: dict, goals: dict) -> list[tuple[str, str, bool]]:
+    """Targets rows for per-class (Se, +P) goals of one set of figures."""
+    return [
+        (
+            f"{prefix}: {k} Se ≥ {fmt_pct(se)} %, +P ≥ {fmt_pct(ppv)} %",
+            f"{se_ppv(m['classes'][k])} %",
+            m["classes"][k]["sensitivity"] >= se and m["classes"][k]["ppv"] >= ppv,
+        )
+        for k, (se, ppv) in goals.items()
+    ]
+
+
+def accuracy_row(prefix: str, m: dict, goal: float) -> tuple[str, str, bool]:
+    return (
+        f"{prefix}: accuracy ≥ {fmt_pct(goal)} %",
+        f"{fmt_pct(m['accuracy'])} %",
+        m["accuracy"] >= goal,
+    )
+
+
 def experiments(results: dict, protocol: str, repeats: bool = False) -> list[dict]:
     """Finished experiments of a protocol, in the order the study runs them; only the
     seed repeats when ``repeats`` is True, none of them otherwise. Ensembles and their

@@ -8,7 +8,7 @@ Every figure comes from ``results/relative.json`` (:mod:`ecg_utils.relative_stud
 from __future__ import annotations
 
 from ..evaluation import fmt_pct
-from .common import goals_met, se_ppv, table
+from .common import accuracy_row, goal_rows, goals_met, se_ppv, table
 
 BENCHMARK_GOALS = {"S": (0.80, 0.89), "V": (0.96, 0.94)}
 """Benchmark DS2 goals (issue 18): ahead of MACN with adaptation on every figure."""
@@ -367,4 +367,44 @@ def _network_rows(results: dict) -> list[str]:
         if r and "test" in r:
             m = r.get("test_without_adaptation") or r["test"]
             rows.append(_row(label, m) + " — |")
+    return rows
+
+
+def relative_target_rows(results: dict) -> list[tuple[str, str, bool]]:
+    """Targets rows of issue 18 for the shipped relative models: the benchmark on DS2 as
+    ``predict`` runs it, its milestone without adaptation, the product on svdb-dev and
+    out-of-fold (as ``predict`` runs it), and each model's training time."""
+    rel = results.get("relative")
+    if not rel or "shipped" not in rel:
+        return []
+    bench, product = rel["shipped"]["benchmark"], rel["shipped"]["product"]
+    dp = default_path(rel)
+    ds2 = dp["ds2"] if dp else bench["ds2_balanced"]
+    how = "as `predict` runs it" if dp else "no adaptation"
+    name = f"benchmark `{bench['weights']}` on DS2, {how}"
+    rows = [
+        *goal_rows(name, ds2, BENCHMARK_GOALS),
+        accuracy_row(name, ds2, BENCHMARK_ACCURACY_GOAL),
+        *goal_rows(
+            "milestone: benchmark on DS2 without DS2 signal (no adaptation)",
+            bench["ds2_balanced"],
+            MILESTONE,
+        ),
+    ]
+    svdb = dp["svdb"] if dp else product["svdb_dev"]
+    oof = dp["oof"] if dp else product["out_of_fold_balanced"]
+    name = f"product `{product['weights']}` on svdb-dev (validation), {how}"
+    rows += [
+        *goal_rows(name, svdb, PRODUCT_GOALS),
+        accuracy_row(name, svdb, PRODUCT_ACCURACY_GOAL),
+    ]
+    rows += goal_rows(f"product out-of-fold over the 48 records, {how}", oof, PRODUCT_OOF_GOALS)
+    for model in (bench, product):
+        rows.append(
+            (
+                f"`{model['weights']}` trains in ≤ {TRAIN_GOAL_S // 60} min on 2 cores",
+                f"{model['train_seconds'] / 60:.1f} min",
+                model["train_seconds"] <= TRAIN_GOAL_S,
+            )
+        )
     return rows
