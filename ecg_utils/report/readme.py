@@ -34,6 +34,7 @@ def readme_summary(results: dict) -> str:
         for m in [r["test"]]
     ]
     rows += relative_rows(results)
+    rows += patient_rows(results)
     network = "previous network recipe"
     bench = results.get(shipped_name(results, UNSEEN_PATIENT_TARGET) or "")
     if bench and bench.get("members"):  # an ensemble: not among experiments()
@@ -76,13 +77,25 @@ def readme_summary(results: dict) -> str:
             + ship["benchmark"]["train_seconds"]
             + ship["product"]["train_seconds"]
         ) / 60
+        checks = [
+            (sum(r["seconds"] for r in rel["fusion"]["rows"].values()), "the networks and fusions")
+            if rel.get("fusion")
+            else None,
+            (rel["svdb_training"]["seconds"], "the svdb-dev training check")
+            if rel.get("svdb_training")
+            else None,
+            (_patient_seconds(results), "the patient-specific protocols")
+            if results.get("relative_patient")
+            else None,
+        ]
+        more = "; ".join(f"{t / 60:.0f} min for {what}" for t, what in filter(None, checks))
         lines += [
             "",
-            f"The patient-relative recipe (`python -m ecg_utils run --only relative`) adds about "
+            f"The patient-relative recipe (`python -m ecg_utils run --only relative`) takes about "
             f"{minutes:.0f} min on this machine to judge its {len(rel['candidates'])} "
             "candidates, ship both models and cross-validate the product (training the "
             f"benchmark alone: {ship['benchmark']['train_seconds']:.0f} s, the product "
-            f"{ship['product']['train_seconds']:.0f} s), plus its patient-specific protocols.",
+            f"{ship['product']['train_seconds']:.0f} s)" + (f"; then {more}." if more else "."),
         ]
     lines += _readme_noise(results)
     lines += _readme_speed(results)
@@ -142,6 +155,39 @@ def relative_rows(results: dict) -> list[tuple[str, str, dict]]:
     if dp:
         rows.append((svdb, "the same, adaptation off", product["svdb_dev"]))
     return rows
+
+
+def patient_rows(results: dict) -> list[tuple[str, str, dict]]:
+    """The benchmark fine-tuned to each DS2 record (EC57: labels from the first 5 minutes,
+    the rest scored): every beat of those minutes, or 20 of them by each selection."""
+    r = results.get("relative_patient")
+    if not r:
+        return []
+    from .relative_patient import SELECTIONS
+
+    protocol = "patient-specific (DS2, first 5 min labelled, the rest scored)"
+    rows = [
+        (protocol, f"`{r['weights']}` fine-tuned to each record (`adapt`)", r["ds2"]["adapted"])
+    ]
+    for selection, title in SELECTIONS.items():
+        few = r["few_labels"].get(f"{selection}_20")
+        if few:
+            rows.append(
+                (protocol, f"the same, 20 of those beats labelled: {title}", few["adapted"])
+            )
+    return rows
+
+
+def _patient_seconds(results: dict) -> float:
+    """Recorded time of the patient-specific step: the DS1-fold choice, the DS1 few-labels
+    runs, DS2, and the few-labels curves (adapting only; each record's classification
+    comes on top)."""
+    r = results["relative_patient"]
+    n_ds1 = len(next(iter(r["ds1_folds"].values()))["per_record"])
+    n_ds2 = len(r["ds2"]["records"])
+    few_ds1 = sum(m["seconds_per_record"] for m in (r.get("ds1_few_labels") or {}).values())
+    few_ds2 = sum(m["seconds_per_record"] for m in r["few_labels"].values())
+    return r["ds1_seconds"] + few_ds1 * n_ds1 + (r["ds2"]["seconds_per_record"] + few_ds2) * n_ds2
 
 
 def _rate(row: dict) -> float:
