@@ -130,3 +130,30 @@ def test_the_beat_sets_carry_the_same_relative_features(synthetic_mitdb):
     np.testing.assert_array_equal(beat_features(beats, RELATIVE_SET), data["x"])
     np.testing.assert_array_equal(beats.r_peak, data["peaks"])
     assert len(beats.subset(np.arange(5)).relative) == 5
+
+
+def test_out_of_fold_probabilities_are_computed_again_only_when_missing(tmp_path, synthetic_mitdb):
+    """A fresh clone has the shipped weights but no runs/: the later checks' out-of-fold
+    file is made again, the same as when shipped, and an existing one is kept."""
+    from ecg_utils.relative_study import ensure_out_of_fold, oof_path, out_of_fold
+
+    records = (synthetic_mitdb / "RECORDS").read_text().split()
+    data = feature_set(synthetic_mitdb, records, None)
+    result = {
+        "chosen": "relative_linear",
+        "folds": [["101", "106", "108", "109", "112"], ["114", "115", "116", "118", "119"]],
+    }
+    runs = tmp_path / "runs"
+    path = ensure_out_of_fold(result, synthetic_mitdb, None, runs)
+    assert path == oof_path(runs) and path.exists()
+    expected = out_of_fold(result, data)
+    with np.load(path) as z:
+        np.testing.assert_array_equal(z["ds1_oof"], expected["ds1_oof"])
+        np.testing.assert_array_equal(z["all_oof"], expected["all_oof"])
+        np.testing.assert_array_equal(z["y"], data["y"])
+    ds2 = np.isin(data["record"], ["100", "103", "105"])
+    assert not expected["ds1_oof"][ds2].any()  # DS1 folds say nothing of DS2 beats
+    assert np.allclose(expected["all_oof"].sum(1), 1.0)  # every beat held out once
+    before = path.stat().st_mtime_ns
+    ensure_out_of_fold({**result, "chosen": "missing"}, synthetic_mitdb, None, runs)
+    assert path.stat().st_mtime_ns == before
