@@ -7,8 +7,9 @@ record folds and svdb-dev, **before any of their DS2 figures is computed**:
 
 - a network is trained on each fold's other DS1 records (out-of-fold probabilities) and
   on all of DS1 (svdb-dev);
-- a fusion stacks the chosen recipe with other members: a class-weighted logistic
-  regression on the members' log-probabilities. Its DS1 score comes from record folds
+- a fusion joins the chosen recipe with other members: stacked (a class-weighted
+  logistic regression on the members' log-probabilities) or averaged (the mean of their
+  probabilities). Its DS1 score comes from record folds
   over the members' out-of-fold probabilities (the stacker of a fold fitted on the other
   folds' rows; the members of those rows were trained on folds that include the held-out
   one, a small optimism of a stacker with 10-15 inputs); on svdb-dev the stacker is
@@ -84,6 +85,19 @@ def _stack(members: list[dict], y, records, ds1, folds) -> dict:
     }
 
 
+def _mean(members: list[dict]) -> dict:
+    """The members' probabilities averaged (nothing fitted)."""
+    out = {part: np.mean([m[part] for m in members], axis=0) for part in ("oof", "svdb", "ds2")}
+    return out | {"seconds": sum(m["seconds"] for m in members)}
+
+
+def fusion_catalogue() -> list:
+    """What the check judges (a change of the catalogue reruns it)."""
+    from .experiments import FUSIONS, RELATIVE_NETWORKS
+
+    return [RELATIVE_NETWORKS, FUSIONS, STACK_PARAMS]
+
+
 def fusion_check(
     result: dict, mitdb_dir: Path, svdb_dir: Path, cache_dir: Path | None, root: Path, n_boot: int
 ) -> dict:
@@ -122,7 +136,10 @@ def fusion_check(
     judged = {name: members[name] for name in RELATIVE_NETWORKS}
     for name, fusion in FUSIONS.items():
         parts = [members[chosen], *(members[m] for m in fusion["members"])]
-        judged[name] = _stack(parts, mit["y"], mit["record"], ds1, folds)
+        if fusion.get("combine", "stack") == "mean":
+            judged[name] = _mean(parts)
+        else:
+            judged[name] = _stack(parts, mit["y"], mit["record"], ds1, folds)
     titles = {n: s["title"] for n, s in {**RELATIVE_NETWORKS, **FUSIONS}.items()}
     rows = {}
     for name, p in judged.items():
@@ -130,6 +147,7 @@ def fusion_check(
         val = summary(svdb["y"], p["svdb"], svdb["record"], n_boot)
         rows[name] = {
             "title": titles[name],
+            "post_hoc": bool(FUSIONS.get(name, {}).get("post_hoc")),
             "ds1_folds": cv,
             "svdb_dev": val,
             "score": (cv["score"] + val["score"]) / 2,
@@ -155,6 +173,7 @@ def fusion_check(
         "keep_gain": KEEP_GAIN,
         "stack_params": STACK_PARAMS,
         "curves": curves,
+        "catalogue": fusion_catalogue(),
     }
 
 

@@ -489,6 +489,11 @@ def save_fold_models(
     return paths
 
 
+def _same(recorded, current) -> bool:
+    """Whether a catalogue read back from JSON is ``current`` (tuples become lists)."""
+    return recorded == json.loads(json.dumps(current))
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = np.exp(logits - logits.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
@@ -542,9 +547,11 @@ def relative_step(
     shipped = [Path(out_dir) / t for t in (BENCHMARK_TARGET, PRODUCT_TARGET)]
     figure = Path(out_dir) / "figures" / "relative_operating.png"
     from .relative_adaptation import ablation_grid
+    from .relative_fusion import fusion_catalogue
 
     finished = all(k in done for k in ("default_path", "fusion", "svdb_training"))
     finished = finished and (done.get("adaptation") or {}).get("grid") == ablation_grid()
+    finished = finished and _same(done["fusion"].get("catalogue"), fusion_catalogue())
     if finished and all(p.exists() for p in shipped) and figure.exists():
         return done
     if not done:  # judge the candidates (a result already judged is only shipped)
@@ -586,7 +593,7 @@ def relative_step(
             mitdb_dir, svdb_dir, Path(out_dir), cache_dir, n_boot
         )
         write_json(out, done)
-    if "fusion" not in done:
+    if not _same((done.get("fusion") or {}).get("catalogue"), fusion_catalogue()):
         done["fusion"] = fusion_check(done, mitdb_dir, svdb_dir, cache_dir, Path(out_dir), n_boot)
         write_json(out, done)
     if "svdb_training" not in done:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,29 @@ def test_the_clusters_baseline_reads_beats_that_line_up_with_the_features(synthe
     assert out.shape == proba.shape and not np.allclose(out, proba)
     np.testing.assert_allclose(out.sum(1), 1, atol=1e-5)
     assert _adapted(proba, data["x"], data["record"], None) is proba
+
+
+def test_a_mean_fusion_averages_its_members_and_fits_nothing():
+    from ecg_utils.relative_fusion import _mean
+
+    rng = np.random.default_rng(1)
+    members = []
+    for seconds in (1.0, 2.0):
+        p = rng.dirichlet(np.ones(5), size=30)
+        members.append({"oof": p, "svdb": p[:10], "ds2": p[:20], "seconds": seconds})
+    out = _mean(members)
+    np.testing.assert_allclose(out["oof"], (members[0]["oof"] + members[1]["oof"]) / 2)
+    np.testing.assert_allclose(out["ds2"].sum(1), 1)
+    assert out["svdb"].shape == (10, 5) and out["seconds"] == 3.0
+
+
+def test_the_fusion_check_reruns_when_its_catalogue_changes(monkeypatch):
+    from ecg_utils import experiments
+    from ecg_utils.relative_fusion import fusion_catalogue
+    from ecg_utils.relative_study import _same
+
+    recorded = json.loads(json.dumps(fusion_catalogue()))
+    assert _same(recorded, fusion_catalogue())
+    fewer = {k: v for k, v in experiments.FUSIONS.items() if v.get("combine") != "mean"}
+    monkeypatch.setattr(experiments, "FUSIONS", fewer)
+    assert not _same(recorded, fusion_catalogue())

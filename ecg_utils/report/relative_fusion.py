@@ -121,7 +121,8 @@ def section_relative_fusion(results: dict) -> str:
         f"{ref['seconds']:.0f} | {_ds2(ref)} |"
     ]
     rows += [
-        f"| {name}: {r['title']} | {_cells(r)} | {r['seconds']:.0f} | {_ds2(r)} |"
+        f"| {name}: {r['title']}{' (**post hoc** for DS2)' if r.get('post_hoc') else ''} | "
+        f"{_cells(r)} | {r['seconds']:.0f} | {_ds2(r)} |"
         for name, r in fusion["rows"].items()
     ]
     best = fusion["best"]
@@ -144,13 +145,16 @@ def section_relative_fusion(results: dict) -> str:
             "relative beat (22 samples each) as the channels of two 1-D convolutions, max-"
             "pooled, and joins the rhythm and per-lead scalar columns in a small MLP; class-"
             "weighted cross-entropy, AdamW, one-cycle schedule, seeded; a two-lead / one-lead "
-            "pair like every candidate. A fusion stacks the chosen trees with other members: "
+            "pair like every candidate. A stack joins the chosen trees with other members: "
             "a class-weighted logistic regression (C = "
             f"{fusion['stack_params']['C']:g}) on their log-probabilities, fitted per DS1 "
             "fold on the other folds' out-of-fold rows (slightly optimistic: those rows' "
             "members were trained with the held-out fold) and, for svdb-dev and DS2, on all "
-            "DS1 out-of-fold rows. Seconds: training every fold model and the DS1 model on "
-            "this 2-core CPU (a stack's include its members').",
+            "DS1 out-of-fold rows. A mean averages the members' probabilities and fits "
+            "nothing; the two means were added after the stacks' DS2 figures had been read "
+            "(their class-weighted stacker over-called S and V on the DS1 folds and svdb-dev "
+            "as well), so their DS2 columns are **post hoc**. Seconds: training every fold "
+            "model and the DS1 model on this 2-core CPU (a fusion's include its members').",
             "",
             table(COLUMNS, rows),
             "",
