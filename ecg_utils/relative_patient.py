@@ -129,7 +129,7 @@ def relative_patient_step(
     Needs ``results/relative.json`` with its shipped models; skipped when current.
     """
     from .patient_specific import evaluate_patient_specific, few_labels_curve
-    from .relative_study import BENCHMARK_TARGET, save_fold_models
+    from .relative_study import BENCHMARK_TARGET, matches_recorded, save_fold_models
     from .study import write_json
 
     results = Path(out_dir) / "results"
@@ -142,8 +142,10 @@ def relative_patient_step(
     out = results / "relative_patient.json"
     key = {"relative": rel["key"], "grid": FINE_TUNE_GRID, "few": FEW_LABELS}
     runs = Path(out_dir) / "runs"
-    if out.exists() and not force and json.loads(out.read_text()).get("key") == key:
-        return json.loads(out.read_text())
+    if out.exists() and not force:
+        recorded = json.loads(out.read_text())
+        if matches_recorded(recorded.get("key"), key):
+            return recorded
     save_fold_models(rel, mitdb_dir, cache_dir, runs)
     t0 = time.perf_counter()
     ds1 = {}

@@ -489,8 +489,9 @@ def save_fold_models(
     return paths
 
 
-def _same(recorded, current) -> bool:
-    """Whether a catalogue read back from JSON is ``current`` (tuples become lists)."""
+def matches_recorded(recorded, current) -> bool:
+    """Whether a key or catalogue read back from a results file is ``current`` (JSON
+    turns tuples into lists: compare after the same round trip)."""
     return recorded == json.loads(json.dumps(current))
 
 
@@ -550,8 +551,10 @@ def relative_step(
     from .relative_fusion import fusion_catalogue
 
     finished = all(k in done for k in ("default_path", "fusion", "svdb_training"))
-    finished = finished and (done.get("adaptation") or {}).get("grid") == ablation_grid()
-    finished = finished and _same(done["fusion"].get("catalogue"), fusion_catalogue())
+    finished = finished and matches_recorded(
+        (done.get("adaptation") or {}).get("grid"), ablation_grid()
+    )
+    finished = finished and matches_recorded(done["fusion"].get("catalogue"), fusion_catalogue())
     if finished and all(p.exists() for p in shipped) and figure.exists():
         return done
     if not done:  # judge the candidates (a result already judged is only shipped)
@@ -576,7 +579,7 @@ def relative_step(
     from .relative_fusion import fusion_check, plot_benchmark_curves
     from .relative_svdb import svdb_training_check
 
-    if (done.get("adaptation") or {}).get("grid") != ablation_grid():
+    if not matches_recorded((done.get("adaptation") or {}).get("grid"), ablation_grid()):
         done["adaptation"] = pseudo_label_ablation(
             done, mitdb_dir, svdb_dir, cache_dir, Path(out_dir), n_boot
         )
@@ -593,7 +596,7 @@ def relative_step(
             mitdb_dir, svdb_dir, Path(out_dir), cache_dir, n_boot
         )
         write_json(out, done)
-    if not _same((done.get("fusion") or {}).get("catalogue"), fusion_catalogue()):
+    if not matches_recorded((done.get("fusion") or {}).get("catalogue"), fusion_catalogue()):
         done["fusion"] = fusion_check(done, mitdb_dir, svdb_dir, cache_dir, Path(out_dir), n_boot)
         write_json(out, done)
     if "svdb_training" not in done:

@@ -125,3 +125,22 @@ def test_the_fine_tuning_setting_is_the_fastest_of_the_near_best():
     assert choose_setting(rows) == "fast"
     rows["fast"]["score"] = 0.86 - 2 * TIME_TOLERANCE
     assert choose_setting(rows) == "slow"
+
+
+def test_a_finished_patient_step_is_kept_as_recorded(tmp_path):
+    """The committed patient-specific results match the committed relative results: the
+    step returns them without reading a record (its key survives the JSON round trip)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from ecg_utils.relative_patient import relative_patient_step
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "results").mkdir()
+    for name in ("relative.json", "relative_patient.json"):
+        shutil.copy(root / "results" / name, tmp_path / "results" / name)
+    missing = tmp_path / "no-records-here"
+    out = relative_patient_step(missing, tmp_path, None)
+    assert out == json.loads((root / "results" / "relative_patient.json").read_text())
+    assert not (tmp_path / "runs").exists()

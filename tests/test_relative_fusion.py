@@ -144,10 +144,10 @@ def test_a_mean_fusion_averages_its_members_and_fits_nothing():
 def test_the_fusion_check_reruns_when_its_catalogue_changes(monkeypatch):
     from ecg_utils import experiments
     from ecg_utils.relative_fusion import fusion_catalogue
-    from ecg_utils.relative_study import _same
+    from ecg_utils.relative_study import matches_recorded
 
     recorded = json.loads(json.dumps(fusion_catalogue()))
-    assert _same(recorded, fusion_catalogue())
+    assert matches_recorded(recorded, fusion_catalogue())
     fewer = {k: v for k, v in experiments.FUSIONS.items() if v.get("combine") != "mean"}
     monkeypatch.setattr(experiments, "FUSIONS", fewer)
-    assert not _same(recorded, fusion_catalogue())
+    assert not matches_recorded(recorded, fusion_catalogue())
