@@ -569,17 +569,19 @@ def relative_step(
         for later in ("adaptation", "paced", "default_path", "fusion", "svdb_training"):
             done.pop(later, None)
         write_json(out, done)
-    ensure_out_of_fold(done, mitdb_dir, cache_dir, runs)
-    from .relative_adaptation import (
-        ablation_grid,
-        default_path_check,
-        paced_rule_check,
-        pseudo_label_ablation,
-    )
+    from .relative_adaptation import default_path_check, paced_rule_check, pseudo_label_ablation
     from .relative_fusion import fusion_check, plot_benchmark_curves
     from .relative_svdb import svdb_training_check
 
-    if not matches_recorded((done.get("adaptation") or {}).get("grid"), ablation_grid()):
+    adaptation_current = matches_recorded(
+        (done.get("adaptation") or {}).get("grid"), ablation_grid()
+    )
+    fusion_current = matches_recorded(
+        (done.get("fusion") or {}).get("catalogue"), fusion_catalogue()
+    )
+    if not (adaptation_current and fusion_current and "paced" in done and "svdb_training" in done):
+        ensure_out_of_fold(done, mitdb_dir, cache_dir, runs)  # what those checks read
+    if not adaptation_current:
         done["adaptation"] = pseudo_label_ablation(
             done, mitdb_dir, svdb_dir, cache_dir, Path(out_dir), n_boot
         )
@@ -596,7 +598,7 @@ def relative_step(
             mitdb_dir, svdb_dir, Path(out_dir), cache_dir, n_boot
         )
         write_json(out, done)
-    if not matches_recorded((done.get("fusion") or {}).get("catalogue"), fusion_catalogue()):
+    if not fusion_current:
         done["fusion"] = fusion_check(done, mitdb_dir, svdb_dir, cache_dir, Path(out_dir), n_boot)
         write_json(out, done)
     if "svdb_training" not in done:
