@@ -529,7 +529,7 @@ for section in (section_relative, section_relative_fusion, section_relative_pati
     text = section(results)
     if text:  # the figure is shown below, from the run's own folder
         lines = [line for line in text.splitlines() if not line.startswith("![")]
-        display(Markdown("\n".join(lines)))
+        display(Markdown("\\n".join(lines)))
 curve = OUT / "figures" / "relative_operating.png"
 if curve.exists():
     display(Image(filename=str(curve)))""",
