@@ -60,8 +60,11 @@ def test_build_model_by_name():
         "linear",
         "by_leads",
         "patient_trees",
+        "relative_cnn",
     }
     assert isinstance(build_model("resnet1d", width=8), ResNet1D)
+    cnn = build_model("relative_cnn", n_features=6, wave_columns=[[0, 1, 2]], other_columns=[3])
+    assert cnn(None, torch.zeros(2, 6)).shape == (2, 5)
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("transformer")
 
