@@ -165,9 +165,13 @@ def patient_rows(results: dict) -> list[tuple[str, str, dict]]:
         return []
     from .relative_patient import SELECTIONS
 
-    protocol = "patient-specific (DS2, first 5 min labelled, the rest scored)"
+    protocol = "patient-specific (DS2, scored after each record's first 5 min)"
     rows = [
-        (protocol, f"`{r['weights']}` fine-tuned to each record (`adapt`)", r["ds2"]["adapted"])
+        (
+            protocol,
+            f"`{r['weights']}` fine-tuned on every beat of the first 5 min",
+            r["ds2"]["adapted"],
+        )
     ]
     for selection, title in SELECTIONS.items():
         few = r["few_labels"].get(f"{selection}_20")
